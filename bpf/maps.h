@@ -1,0 +1,147 @@
+/* Every map of the nodemesh datapath, each documented where it is defined:
+ * purpose, key, value, who writes it, who reads it. All are pinned by name
+ * under --bpf_pin_dir and carry BTF, so `bpftool map dump pinned` prints
+ * named fields. Sizes are upper bounds; hash maps cost only what they hold. */
+#ifndef NODEMESH_BPF_MAPS_H_
+#define NODEMESH_BPF_MAPS_H_
+
+/* Programs here touch only UAPI context structs (bpf_sock_addr, bpf_sock_ops,
+ * sk_msg_md, bpf_sockopt, bpf_sock), whose field offsets the verifier itself
+ * rewrites; no kernel-internal struct is read. CO-RE relocations on context
+ * accesses make clang 14 emit `reg = offset; reg += ctx` loads that the
+ * verifier rejects, so vmlinux.h is included without preserve_access_index. */
+#define BPF_NO_PRESERVE_ACCESS_INDEX
+/* vmlinux.h first: it defines the types the other headers use. */
+// clang-format off
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include "nodemesh/abi.h"
+// clang-format on
+
+/* Service addresses (VIPs) that workloads dial.
+ * key nm_service_key (VIP, port, protocol) -> nm_service.
+ * Written by the agent (compiled from the mesh model); read by connect4/6. */
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 65536);
+  __type(key, struct nm_service_key);
+  __type(value, struct nm_service);
+  __uint(pinning, LIBBPF_PIN_BY_NAME);
+} nm_services SEC(".maps");
+
+/* Local endpoints of DIRECT services, as a slot table (Cilium's socket LB):
+ * connect picks slot = random % backend_count in O(1).
+ * key nm_backend_key (service id, slot) -> nm_backend.
+ * Written by the agent; read by connect4/6. */
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 262144);
+  __type(key, struct nm_backend_key);
+  __type(value, struct nm_backend);
+  __uint(pinning, LIBBPF_PIN_BY_NAME);
+} nm_backends SEC(".maps");
+
+/* Registered workloads, by the cgroup their processes run in.
+ * key cgroup id (u64) -> nm_workload (source workload id, egress flags).
+ * Written by the agent on registration; read by connect4/6. */
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 16384);
+  __type(key, __u64);
+  __type(value, struct nm_workload);
+  __uint(pinning, LIBBPF_PIN_BY_NAME);
+} nm_workloads SEC(".maps");
+
+/* Egress policy: may a source workload reach a service? Under DROP_ALL only
+ * ALLOW entries pass; under ALLOW_ALL only DENY entries refuse.
+ * key nm_policy_key (workload id, service id) -> nm_policy.
+ * Written by the agent (backends of each virtual node); read by connect4/6. */
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 262144);
+  __type(key, struct nm_policy_key);
+  __type(value, struct nm_policy);
+  __uint(pinning, LIBBPF_PIN_BY_NAME);
+} nm_policy SEC(".maps");
+
+/* Per-CPU counters per (source workload, service).
+ * key nm_counter_key -> nm_counters (one per CPU; the agent sums them).
+ * Written by connect4/6 and sk_msg; read by the agent for /metrics. */
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+  __uint(max_entries, 65536);
+  __type(key, struct nm_counter_key);
+  __type(value, struct nm_counters);
+  __uint(pinning, LIBBPF_PIN_BY_NAME);
+} nm_counters SEC(".maps");
+
+/* Per-CPU datapath-wide counters, indexed by enum nm_stat.
+ * Written by every program; read by the agent for /metrics. */
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, NM_STAT_MAX);
+  __type(key, __u32);
+  __type(value, __u64);
+  __uint(pinning, LIBBPF_PIN_BY_NAME);
+} nm_stats SEC(".maps");
+
+/* Socket-local state of a redirected socket: its original destination and
+ * its source workload. Lives and dies with the socket (no cleanup, no
+ * collisions across network namespaces).
+ * Written by connect4/6 and sendmsg4/6 (client sockets) and sockops (the
+ * agent's accepted sockets); read by sockops, recvmsg, getpeername, sk_msg. */
+struct {
+  __uint(type, BPF_MAP_TYPE_SK_STORAGE);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __type(key, int);
+  __type(value, struct nm_orig_dst);
+  __uint(pinning, LIBBPF_PIN_BY_NAME);
+} nm_sock_meta SEC(".maps");
+
+/* Original destinations of proxied connections, for the accepting side.
+ * key nm_peer_key (netns cookie, client address, client port) -> nm_orig_dst.
+ * Written by sockops at the client's ACTIVE_ESTABLISHED (before the proxy's
+ * accept() returns) and deleted at its TCP_CLOSE; read by getsockopt. LRU so
+ * an entry whose close was missed cannot fill the map. */
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, 65536);
+  __type(key, struct nm_peer_key);
+  __type(value, struct nm_orig_dst);
+  __uint(pinning, LIBBPF_PIN_BY_NAME);
+} nm_orig_by_peer SEC(".maps");
+
+/* Both ends of local mesh TCP connections, for sk_msg splicing.
+ * key nm_sock_key (netns cookie, 4-tuple) -> socket.
+ * Written by sockops at established (sockets leave on close by themselves);
+ * read by sk_msg, which redirects to the peer's key. */
+struct {
+  __uint(type, BPF_MAP_TYPE_SOCKHASH);
+  __uint(max_entries, 65536);
+  __type(key, struct nm_sock_key);
+  __type(value, __u64);
+  __uint(pinning, LIBBPF_PIN_BY_NAME);
+} nm_sock_pairs SEC(".maps");
+
+/* Settings that may differ between agent runs (ports, splicing, mark).
+ * key 0 -> nm_config. Written by each starting agent; read by every program.
+ * Zeroed (no agent has configured it): programs do nothing. */
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct nm_config);
+  __uint(pinning, LIBBPF_PIN_BY_NAME);
+} nm_config SEC(".maps");
+
+/* What the pins hold: layout version and build id of the loaded object.
+ * key 0 -> nm_layout. Written and read by the agent only. */
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct nm_layout);
+  __uint(pinning, LIBBPF_PIN_BY_NAME);
+} nm_layout SEC(".maps");
+
+#endif /* NODEMESH_BPF_MAPS_H_ */

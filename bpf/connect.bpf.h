@@ -12,6 +12,14 @@
 #include "lib.h"
 #include "policy.h"
 
+static __always_inline __u32 lookup_verdict(__u32 workload_id,
+                                            __u32 service_id) {
+  struct nm_policy_key key = {.workload_id = workload_id,
+                              .service_id = service_id};
+  struct nm_policy *p = bpf_map_lookup_elem(&nm_policy, &key);
+  return p ? p->verdict : 0;
+}
+
 /* Where a rewrite goes, as 16 address bytes and a network-order port. */
 struct nm_target {
   __u8 addr[16];

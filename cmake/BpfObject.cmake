@@ -1,4 +1,4 @@
-# bpf_object(NAME SOURCE): compiles bpf/SOURCE for the BPF target against a
+# bpf_object(NAME SOURCE): compiles SOURCE (relative to the calling folder) for the BPF target against a
 # vmlinux.h generated from the running kernel's BTF, generates a libbpf
 # skeleton NAME.skel.h, and defines an INTERFACE target NAME_skel that puts the
 # skeleton on the include path (in the manner of libbpf-bootstrap).
@@ -26,17 +26,18 @@ function(bpf_object name source)
       COMMENT "Generating vmlinux.h from ${NODEMESH_BTF_FILE}"
       VERBATIM)
   endif()
-  set(src ${CMAKE_CURRENT_SOURCE_DIR}/${source})
+  get_filename_component(src ${source} ABSOLUTE)
+  get_filename_component(src_dir ${src} DIRECTORY)
   set(obj ${_bpf_gen}/${name}.bpf.o)
   set(skel ${_bpf_gen}/${name}.skel.h)
-  file(GLOB bpf_headers ${CMAKE_CURRENT_SOURCE_DIR}/*.h
+  file(GLOB bpf_headers ${CMAKE_CURRENT_SOURCE_DIR}/*.h ${src_dir}/*.h
        ${NODEMESH_CMAKE_DIR}/../include/nodemesh/*.h)
   add_custom_command(
     OUTPUT ${obj}
     COMMAND ${BPF_CLANG} -O2 -g -target bpf -D__TARGET_ARCH_x86
             -Wall -Wextra -Werror -Wno-unused-parameter
             -I${_bpf_gen} -I${NODEMESH_CMAKE_DIR}/../include -I${CMAKE_CURRENT_SOURCE_DIR}
-            -c ${src} -o ${obj}
+            -I${src_dir} -c ${src} -o ${obj}
     DEPENDS ${src} ${bpf_headers} ${_bpf_gen}/vmlinux.h
     COMMENT "BPF ${source}"
     VERBATIM)

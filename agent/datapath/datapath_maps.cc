@@ -87,7 +87,7 @@ absl::StatusOr<DatapathMaps> DatapathMaps::Open(const std::string& pin_dir) {
   DatapathMaps maps;
   maps.pin_dir_ = pin_dir;
   for (const auto& name : PinnedMapNames()) {
-    std::string path = pin_dir + "/" + name;
+    std::string path = absl::StrCat(pin_dir, "/", name);
     int fd = bpf_obj_get(path.c_str());
     if (fd < 0) return MapError("opening pinned map", path, errno);
     maps.fds_.emplace(name, net::UniqueFd(fd));

@@ -1,0 +1,90 @@
+#include "agent/agent_config.h"
+
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "gflags/gflags.h"
+
+// The agent's flags, defined here and nowhere else (DESIGN "Contracts").
+DEFINE_string(node_name, "", "This node's name (default: the host name)");
+DEFINE_string(cgroup_root, "",
+              "cgroup v2 directory under which workloads run; connect, "
+              "sendmsg, recvmsg and sockops attach here (default: "
+              "<cgroup2 mount>/nodemesh)");
+DEFINE_string(
+    agent_cgroup, "",
+    "cgroup v2 directory the agent moves itself into; getsockopt "
+    "and sockops attach here (default: <cgroup2 mount>/nodemesh-agent)");
+DEFINE_string(bpf_pin_dir, "/sys/fs/bpf/nodemesh",
+              "Where the datapath's maps and links are pinned");
+DEFINE_bool(sockmap, true,
+            "Splice local socket pairs with sockops + sk_msg (SOCKHASH)");
+DEFINE_string(
+    admin_address, "127.0.0.1:15000",
+    "Read-only admin HTTP endpoint (/healthz /ready /metrics /stats)");
+DEFINE_int32(outbound_port, 15001,
+             "Port of the agent's outbound listener that connect4/6 redirect "
+             "service connections to, in the caller's network namespace");
+DEFINE_int32(workers, 0, "Worker threads (default: the number of cores)");
+DEFINE_bool(cleanup, false,
+            "Detach and unpin everything under --bpf_pin_dir, then exit");
+DEFINE_int32(drain_seconds, 5,
+             "On SIGTERM, how long to wait for in-flight requests");
+
+namespace nodemesh {
+namespace {
+
+std::string Cgroup2Mount() {
+  std::ifstream in("/proc/mounts");
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream f(line);
+    std::string dev, dir, type;
+    f >> dev >> dir >> type;
+    if (type == "cgroup2") return dir;
+  }
+  return "";
+}
+
+}  // namespace
+
+absl::StatusOr<AgentConfig> AgentConfigFromFlags() {
+  AgentConfig c;
+  c.node_name = FLAGS_node_name;
+  if (c.node_name.empty()) {
+    char host[256] = {};
+    ::gethostname(host, sizeof(host) - 1);
+    c.node_name = host;
+  }
+  c.cgroup_root = FLAGS_cgroup_root;
+  c.agent_cgroup = FLAGS_agent_cgroup;
+  if (c.cgroup_root.empty() || c.agent_cgroup.empty()) {
+    std::string mount = Cgroup2Mount();
+    if (mount.empty() && !FLAGS_cleanup)
+      return absl::FailedPreconditionError(
+          "no cgroup2 filesystem is mounted (see /proc/mounts); cgroup v2 is "
+          "required");
+    if (c.cgroup_root.empty()) c.cgroup_root = mount + "/nodemesh";
+    if (c.agent_cgroup.empty()) c.agent_cgroup = mount + "/nodemesh-agent";
+  }
+  c.bpf_pin_dir = FLAGS_bpf_pin_dir;
+  c.admin_address = FLAGS_admin_address;
+  if (FLAGS_outbound_port <= 0 || FLAGS_outbound_port > 65535)
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--outbound_port=", FLAGS_outbound_port, " is not a port (1-65535)"));
+  c.outbound_port = static_cast<uint16_t>(FLAGS_outbound_port);
+  c.sockmap = FLAGS_sockmap;
+  c.workers = FLAGS_workers > 0
+                  ? FLAGS_workers
+                  : static_cast<int>(std::thread::hardware_concurrency());
+  if (c.workers <= 0) c.workers = 1;
+  c.cleanup = FLAGS_cleanup;
+  c.drain_seconds = FLAGS_drain_seconds;
+  return c;
+}
+
+}  // namespace nodemesh

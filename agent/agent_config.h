@@ -1,0 +1,29 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/statusor.h"
+
+namespace nodemesh {
+
+// Everything the agent's flags say, resolved (defaults that depend on the
+// machine, such as the cgroup2 mount, filled in). Modules receive this (or
+// the part they need), never a flag global.
+struct AgentConfig {
+  std::string node_name;
+  std::string cgroup_root;
+  std::string agent_cgroup;
+  std::string bpf_pin_dir;
+  std::string admin_address;
+  uint16_t outbound_port = 15001;
+  bool sockmap = true;
+  int workers = 1;
+  bool cleanup = false;
+  int drain_seconds = 5;
+};
+
+// Reads the flags (gflags must have parsed argv already).
+absl::StatusOr<AgentConfig> AgentConfigFromFlags();
+
+}  // namespace nodemesh

@@ -1,0 +1,86 @@
+// nodemeshctl: looks at a running agent (admin endpoint) and at the pinned
+// datapath of this node.
+#include <iostream>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "agent/datapath/datapath_maps.h"
+#include "ctl/admin_client.h"
+#include "gflags/gflags.h"
+#include "nlohmann/json.hpp"
+
+DEFINE_string(agent, "http://127.0.0.1:15000", "The agent's admin address");
+DEFINE_string(bpf_pin_dir, "/sys/fs/bpf/nodemesh",
+              "The agent's pin dir (for `maps`)");
+
+namespace {
+
+constexpr char kUsage[] =
+    "nodemeshctl COMMAND\n"
+    "  status   the agent's readiness, per component (GET /ready)\n"
+    "  stats    the agent's counters as JSON (GET /stats)\n"
+    "  maps     the pinned datapath maps: entries and counters\n";
+
+int PrintAdmin(const std::string& path) {
+  auto reply = nodemesh::ctl::Get(FLAGS_agent, path);
+  if (!reply.ok()) {
+    std::cerr << "nodemeshctl: " << reply.status().message() << "\n";
+    return 1;
+  }
+  std::cout << reply->body;
+  return reply->status == 200 ? 0 : 1;
+}
+
+int PrintMaps() {
+  auto maps = nodemesh::datapath::DatapathMaps::Open(FLAGS_bpf_pin_dir);
+  if (!maps.ok()) {
+    std::cerr << "nodemeshctl: " << maps.status().message()
+              << " (is the agent's --bpf_pin_dir " << FLAGS_bpf_pin_dir
+              << "?)\n";
+    return 1;
+  }
+  nlohmann::json out;
+  for (const auto& name : nodemesh::datapath::PinnedMapNames())
+    if (auto n = maps->CountEntries(name); n.ok() && name != "nm_stats" &&
+                                           name != "nm_config" &&
+                                           name != "nm_layout")
+      out["entries"][name] = *n;
+  if (auto stats = maps->ReadStats(); stats.ok())
+    for (size_t i = 0; i < stats->size(); ++i)
+      out["counters"][nodemesh::datapath::StatNames()[i]] = (*stats)[i];
+  if (auto c = maps->ReadConfig(); c.ok())
+    out["config"] = {{"outbound_port", c->outbound_port},
+                     {"dns_port", c->dns_port},
+                     {"sockmap", c->sockmap != 0},
+                     {"agent_mark", c->agent_mark}};
+  std::cout << out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace)
+            << "\n";
+  return 0;
+}
+
+int Main(int argc, char** argv) {
+  gflags::SetUsageMessage(kUsage);
+  gflags::ParseCommandLineFlags(&argc, &argv, true);
+  if (argc < 2) {
+    std::cerr << kUsage;
+    return 2;
+  }
+  std::string command = argv[1];
+  if (command == "status") return PrintAdmin("/ready");
+  if (command == "stats") return PrintAdmin("/stats");
+  if (command == "maps") return PrintMaps();
+  std::cerr << "nodemeshctl: unknown command " << command << "\n" << kUsage;
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return Main(argc, argv);
+  } catch (const std::exception& e) {
+    // nlohmann::json throws on what it cannot print; say so, don't abort.
+    std::cerr << "nodemeshctl: " << e.what() << "\n";
+    return 1;
+  }
+}

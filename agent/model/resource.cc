@@ -31,10 +31,13 @@ const KindNames& Names(ResourceKind kind) {
 
 std::string Join(const SourceLocation& where, const std::string& resource,
                  const std::string& path, const std::string& message) {
+  // Appends, never `a + b` of temporaries: GCC 12 warns falsely (-Wrestrict).
   std::string out = where.ToString();
-  if (!resource.empty()) out += (out.empty() ? "" : ": ") + resource;
-  if (!path.empty()) out += (out.empty() ? "" : ": ") + path;
-  out += (out.empty() ? "" : ": ") + message;
+  for (const std::string* part : {&resource, &path, &message}) {
+    if (part->empty()) continue;
+    if (!out.empty()) out.append(": ");
+    out.append(*part);
+  }
   return out;
 }
 
@@ -64,17 +67,18 @@ const std::vector<ResourceKind>& AllKinds() {
 
 std::string ResourceId::ToString() const {
   std::string out(KindName(kind));
-  out += ' ';
-  if (kind == ResourceKind::kMesh) return out + name;
-  out += mesh + "/";
-  if (!parent.empty()) out += parent + "/";
-  return out + name;
+  out.append(" ");
+  if (kind != ResourceKind::kMesh) {
+    out.append(mesh).append("/");
+    if (!parent.empty()) out.append(parent).append("/");
+  }
+  return out.append(name);
 }
 
 std::string SourceLocation::ToString() const {
   std::string out = file;
-  if (document >= 0) out += "#" + std::to_string(document);
-  if (line > 0) out += ":" + std::to_string(line);
+  if (document >= 0) out.append("#").append(std::to_string(document));
+  if (line > 0) out.append(":").append(std::to_string(line));
   return out;
 }
 

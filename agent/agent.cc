@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <map>
 #include <iostream>
 
 #include "absl/strings/str_cat.h"
@@ -15,6 +16,8 @@
 #include "agent/datapath/datapath.h"
 #include "agent/datapath/datapath_metrics.h"
 #include "agent/datapath/kernel_fs.h"
+#include "agent/model/config_dump.h"
+#include "agent/model/model_source.h"
 #include "agent/net/event_loop.h"
 #include "agent/net/socket.h"
 #include "agent/net/unique_fd.h"
@@ -48,17 +51,67 @@ absl::StatusOr<net::UniqueFd> BlockTerminationSignals() {
   return fd;
 }
 
+nlohmann::json ConfigSourceJson(const model::ModelSource& model) {
+  auto snap = model.current();
+  const auto& st = model.status();
+  nlohmann::json j = {{"ready", snap->version > 0},
+                      {"source", "dir"},
+                      {"dir", model.config_dir()},
+                      {"version", snap->version},
+                      {"hash", snap->HashText()},
+                      {"resources", snap->resources.size()},
+                      {"reloads_ok", st.reloads_ok},
+                      {"reloads_failed", st.reloads_failed}};
+  return j;
+}
+
+void RenderModelMetrics(const model::ModelSource& model,
+                        stats::PrometheusText* out) {
+  auto snap = model.current();
+  const auto& st = model.status();
+  out->Family("nodemesh_config_reloads_total", "counter",
+              "Config dir reloads, by result (an error keeps the last good "
+              "snapshot serving)");
+  out->Sample("nodemesh_config_reloads_total", {{"result", "success"}},
+              st.reloads_ok);
+  out->Sample("nodemesh_config_reloads_total", {{"result", "error"}},
+              st.reloads_failed);
+  out->Family("nodemesh_config_errors", "gauge",
+              "Errors in the last config reload (0 when it was valid)");
+  out->Sample("nodemesh_config_errors", {},
+              static_cast<uint64_t>(st.last_error_count));
+  out->Family("nodemesh_config_snapshot_version", "gauge",
+              "Version of the model snapshot being served");
+  out->Sample("nodemesh_config_snapshot_version", {}, snap->version);
+  out->Family("nodemesh_config_resources", "gauge",
+              "Resources in the snapshot being served, by kind");
+  std::map<std::string, uint64_t> by_kind;
+  for (auto kind : model::AllKinds()) by_kind[std::string(model::KindName(kind))] = 0;
+  for (const auto& [id, r] : snap->resources)
+    ++by_kind[std::string(model::KindName(id.kind))];
+  for (const auto& [kind, n] : by_kind)
+    out->Sample("nodemesh_config_resources", {{"kind", kind}}, n);
+  out->Family("nodemesh_config_last_reload_seconds", "gauge",
+              "How long the last reload took (parse, validate, compile)");
+  out->Sample("nodemesh_config_last_reload_seconds", {},
+              std::chrono::duration<double>(st.last_build_time).count());
+}
+
 void RegisterAdminEndpoints(admin::AdminServer* server,
                             const datapath::Datapath* dp,
+                            const model::ModelSource* model,
                             const AgentConfig* config) {
   server->Handle("GET", "/healthz", [](const AdminRequest&) {
     return AdminResponse{200, "text/plain", "ok\n"};
   });
-  server->Handle("GET", "/ready", [dp, config](const AdminRequest&) {
+  server->Handle("GET", "/ready", [dp, model, config](const AdminRequest&) {
     auto cfg = dp->maps().ReadConfig();
     bool datapath_ok = cfg.ok() && cfg->outbound_port == config->outbound_port;
+    nlohmann::json source = ConfigSourceJson(*model);
+    bool ready = datapath_ok && source["ready"].get<bool>();
+    const std::string& error = model->status().last_error;
     nlohmann::json body = {
-        {"ready", datapath_ok},
+        {"ready", ready},
         {"node", config->node_name},
         {"components",
          {{"datapath",
@@ -66,16 +119,20 @@ void RegisterAdminEndpoints(admin::AdminServer* server,
             {"pin_dir", config->bpf_pin_dir},
             {"pin_state", datapath::PinStateName(dp->pin_state())},
             {"sockmap", config->sockmap}}},
-          // The mesh model source arrives with the model work; until then
-          // there is no configuration to be out of date.
-          {"config_source", {{"ready", true}, {"source", "none"}}},
-          {"last_config_error", nullptr}}}};
-    return Json(datapath_ok ? 200 : 503, body);
+          {"config_source", source},
+          {"last_config_error",
+           error.empty() ? nlohmann::json(nullptr) : nlohmann::json(error)}}}};
+    return Json(ready ? 200 : 503, body);
   });
-  server->Handle("GET", "/metrics", [dp](const AdminRequest&) {
+  server->Handle("GET", "/config_dump", [model](const AdminRequest&) {
+    return AdminResponse{200, "application/json",
+                         model::ConfigDumpJson(*model->current())};
+  });
+  server->Handle("GET", "/metrics", [dp, model](const AdminRequest&) {
     stats::PrometheusText text;
     if (auto s = datapath::RenderDatapathMetrics(*dp, &text); !s.ok())
       return AdminResponse{500, "text/plain", s.ToString() + "\n"};
+    RenderModelMetrics(*model, &text);
     return AdminResponse{200, "text/plain; version=0.0.4", text.Take()};
   });
   server->Handle("GET", "/stats", [dp, config](const AdminRequest&) {
@@ -122,8 +179,10 @@ absl::Status Agent::Run() {
     return absl::InvalidArgumentError(
         absl::StrCat("--admin_address=", config_.admin_address, ": ",
                      admin_addr.status().message()));
+  model::ModelSource model(loop->get(), config_.config_dir);
+  if (auto s = model.Start(); !s.ok()) return s;
   admin::AdminServer admin_server(loop->get());
-  RegisterAdminEndpoints(&admin_server, dp->get(), &config_);
+  RegisterAdminEndpoints(&admin_server, dp->get(), &model, &config_);
   if (auto s = admin_server.Listen(*admin_addr); !s.ok()) return s;
 
   auto signals = BlockTerminationSignals();

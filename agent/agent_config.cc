@@ -26,6 +26,9 @@ DEFINE_bool(sockmap, true,
 DEFINE_string(
     admin_address, "127.0.0.1:15000",
     "Read-only admin HTTP endpoint (/healthz /ready /metrics /stats)");
+DEFINE_string(config_dir, "/etc/nodemesh",
+              "Mesh model files (App Mesh JSON, appmesh.k8s.aws YAML), "
+              "watched and hot-reloaded; created when missing");
 DEFINE_int32(outbound_port, 15001,
              "Port of the agent's outbound listener that connect4/6 redirect "
              "service connections to, in the caller's network namespace");
@@ -73,6 +76,7 @@ absl::StatusOr<AgentConfig> AgentConfigFromFlags() {
   }
   c.bpf_pin_dir = FLAGS_bpf_pin_dir;
   c.admin_address = FLAGS_admin_address;
+  c.config_dir = FLAGS_config_dir;
   if (FLAGS_outbound_port <= 0 || FLAGS_outbound_port > 65535)
     return absl::InvalidArgumentError(absl::StrCat(
         "--outbound_port=", FLAGS_outbound_port, " is not a port (1-65535)"));

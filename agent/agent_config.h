@@ -16,6 +16,7 @@ struct AgentConfig {
   std::string agent_cgroup;
   std::string bpf_pin_dir;
   std::string admin_address;
+  std::string config_dir;
   uint16_t outbound_port = 15001;
   bool sockmap = true;
   int workers = 1;

@@ -58,11 +58,13 @@ class AgentLifecycleTest : public ::testing::Test {
       : name_(UniqueName("life")),
         parent_(Cgroup2Mount() + "/" + name_),
         pin_dir_("/sys/fs/bpf/" + name_),
-        admin_(absl::StrCat("127.0.0.1:", PickPort())) {}
+        admin_(absl::StrCat("127.0.0.1:", PickPort())),
+        config_dir_("/tmp/" + name_ + "-config") {}
   ~AgentLifecycleTest() override {
     // Whatever the test did, nothing stays pinned or attached.
     AgentProcess cleanup(-1, Flags({"--cleanup"}));
     cleanup.WaitExit();
+    std::filesystem::remove_all(config_dir_);
   }
 
   std::vector<std::string> Flags(std::vector<std::string> extra = {}) const {
@@ -71,6 +73,7 @@ class AgentLifecycleTest : public ::testing::Test {
         "--agent_cgroup=" + agent_cgroup(),
         "--bpf_pin_dir=" + pin_dir_,
         "--admin_address=" + admin_,
+        "--config_dir=" + config_dir_,
         "--outbound_port=" + std::to_string(PickPort()),
         "--drain_seconds=2"};
     f.insert(f.end(), extra.begin(), extra.end());
@@ -88,6 +91,7 @@ class AgentLifecycleTest : public ::testing::Test {
   CgroupScope parent_;
   std::string pin_dir_;
   std::string admin_;
+  std::string config_dir_;
   NetnsScope ns_;
 };
 

@@ -1,0 +1,86 @@
+#include "agent/model/model_source.h"
+
+#include <filesystem>
+
+#include "glog/logging.h"
+
+namespace nodemesh::model {
+namespace {
+
+// Changes settle for this long before a rebuild: editors write a file in
+// several steps, `cp -r` many files at once.
+constexpr std::chrono::milliseconds kDebounce{100};
+// How many errors a log line and /ready carry before "... and N more".
+constexpr size_t kErrorsShown = 20;
+
+}  // namespace
+
+ModelSource::ModelSource(net::EventLoop* loop, std::string config_dir)
+    : loop_(loop), config_dir_(config_dir), builder_(std::move(config_dir)) {
+  std::atomic_store(&current_, std::make_shared<const Snapshot>());
+}
+
+absl::Status ModelSource::Start() {
+  std::error_code ec;
+  std::filesystem::create_directories(config_dir_, ec);
+  if (ec)
+    return absl::InternalError("--config_dir " + config_dir_ +
+                               " cannot be created: " + ec.message());
+  Reload();
+  watcher_ = std::make_unique<ConfigDirSource>(loop_, config_dir_, kDebounce,
+                                               [this] { Reload(); });
+  return watcher_->Start();
+}
+
+void ModelSource::Reload() {
+  auto started = std::chrono::steady_clock::now();
+  auto previous = current();
+  SnapshotBuilder::Result result = builder_.Build(previous.get());
+  status_.last_attempt = std::chrono::system_clock::now();
+  status_.last_stats = result.stats;
+  status_.last_build_time =
+      std::chrono::duration_cast<std::chrono::microseconds>(
+          std::chrono::steady_clock::now() - started);
+  if (!result.snapshot) {
+    ++status_.reloads_failed;
+    std::string text;
+    size_t shown = 0, errors = 0;
+    for (const auto& d : result.diagnostics.items()) {
+      if (d.severity != Diagnostic::Severity::kError) continue;
+      ++errors;
+      if (shown++ < kErrorsShown) {
+        if (!text.empty()) text += "\n";
+        text += d.ToString();
+      }
+    }
+    if (errors > kErrorsShown)
+      text += "\n... and " + std::to_string(errors - kErrorsShown) + " more";
+    status_.last_error = text;
+    status_.last_error_count = errors;
+    LOG(ERROR) << "config in " << config_dir_ << " rejected (" << errors
+               << " error" << (errors == 1 ? "" : "s")
+               << "); still serving snapshot v" << previous->version << ":\n"
+               << text;
+    return;
+  }
+  ++status_.reloads_ok;
+  status_.last_error.clear();
+  status_.last_error_count = 0;
+  status_.last_success = status_.last_attempt;
+  if (previous->version != 0 && result.snapshot->hash == previous->hash) {
+    return;  // nothing that matters changed (a touched file, a comment)
+  }
+  for (const auto& d : result.snapshot->warnings)
+    if (d.severity == Diagnostic::Severity::kWarning)
+      LOG(WARNING) << "config: " << d.ToString();
+  auto next = result.snapshot;
+  std::atomic_store(&current_, std::move(next));
+  const auto& s = *current();
+  LOG(INFO) << "config snapshot v" << s.version << " (" << s.HashText()
+            << ") applied: " << s.resources.size() << " resources from "
+            << s.files << " files in " << status_.last_build_time.count()
+            << " us (" << result.stats.files_read << " files read, "
+            << result.stats.resources_decoded << " resources decoded)";
+}
+
+}  // namespace nodemesh::model

@@ -1,0 +1,60 @@
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "absl/status/status.h"
+#include "agent/model/config_dir_source.h"
+#include "agent/model/snapshot.h"
+#include "agent/net/event_loop.h"
+
+namespace nodemesh::model {
+
+// The mesh model as the agent serves it: built from the config dir, rebuilt
+// when files change, and published as an immutable snapshot. An invalid
+// change never replaces a valid snapshot: the last good one keeps serving
+// and the error is kept (with file, resource and field) for /ready, the log
+// and the metrics. Lives on the main (control) thread; current() may be
+// called from any thread.
+class ModelSource {
+ public:
+  struct Status {
+    uint64_t reloads_ok = 0;
+    uint64_t reloads_failed = 0;
+    // The errors of the last attempt, if it failed ("" after a success).
+    std::string last_error;
+    size_t last_error_count = 0;
+    std::chrono::system_clock::time_point last_attempt, last_success;
+    SnapshotBuilder::Stats last_stats;
+    std::chrono::microseconds last_build_time{0};
+  };
+
+  ModelSource(net::EventLoop* loop, std::string config_dir);
+
+  // Creates the config dir when missing, builds the first snapshot (an
+  // invalid start leaves an empty model serving and the error reported) and
+  // starts watching.
+  absl::Status Start();
+
+  // Rebuilds now (what a file change triggers after the debounce).
+  void Reload();
+
+  std::shared_ptr<const Snapshot> current() const {
+    return std::atomic_load(&current_);
+  }
+  const Status& status() const { return status_; }
+  const std::string& config_dir() const { return config_dir_; }
+
+ private:
+  net::EventLoop* loop_;
+  std::string config_dir_;
+  SnapshotBuilder builder_;
+  std::unique_ptr<ConfigDirSource> watcher_;
+  std::shared_ptr<const Snapshot> current_;
+  Status status_;
+};
+
+}  // namespace nodemesh::model

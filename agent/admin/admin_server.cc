@@ -251,11 +251,19 @@ class AdminServer::Connection : public http::Http1Visitor {
 
   void Respond(const AdminResponse& r, bool head_only, bool close,
                std::string_view allow) {
-    http::HeaderField fields[3];
+    constexpr size_t kFixed = 3;
+    http::HeaderField fixed[kFixed];
+    std::vector<http::HeaderField> more;  // only when a handler adds fields
+    http::HeaderField* fields = fixed;
+    if (!r.headers.empty()) {
+      more.resize(kFixed + r.headers.size());
+      fields = more.data();
+    }
     size_t n = 0;
     if (!r.content_type.empty()) fields[n++] = {"Content-Type", r.content_type};
     if (!allow.empty()) fields[n++] = {"Allow", allow};
     if (close) fields[n++] = {"Connection", "close"};
+    for (const auto& [name, value] : r.headers) fields[n++] = {name, value};
     std::span<const http::HeaderField> span(fields, n);
     if (r.status < 200 || r.status == 204 || r.status == 304) {
       http::AppendResponseHead(r.status, span, std::nullopt, &out_);
@@ -500,19 +508,42 @@ void AdminServer::Retire(Connection* conn) {
   connections_.erase(it);
 }
 
+void AdminServer::HandlePrefix(std::string prefix, AdminHandler h) {
+  prefix_routes_[std::move(prefix)] = std::move(h);
+}
+
+const AdminHandler* AdminServer::FindPrefixRoute(std::string_view path) const {
+  // Few prefixes are registered; a scan keeps the longest match simple.
+  const AdminHandler* best = nullptr;
+  size_t best_len = 0;
+  for (const auto& [prefix, handler] : prefix_routes_) {
+    if (path.starts_with(prefix) &&
+        (best == nullptr || prefix.size() > best_len)) {
+      best = &handler;
+      best_len = prefix.size();
+    }
+  }
+  return best;
+}
+
 AdminResponse AdminServer::Dispatch(const AdminRequest& req,
                                     std::string* allow) {
   auto it = routes_.find(req.path);
-  if (it == routes_.end()) {
-    return ErrorResponse(404, "no admin endpoint at " + std::string(req.path));
-  }
   const AdminHandler* handler = nullptr;
-  const AdminHandler* get = nullptr;
-  for (const Route& r : it->second) {
-    if (r.method == req.method) handler = &r.handler;
-    if (r.method == "GET") get = &r.handler;
+  if (it == routes_.end()) {
+    handler = FindPrefixRoute(req.path);
+    if (handler == nullptr) {
+      return ErrorResponse(404,
+                           "no admin endpoint at " + std::string(req.path));
+    }
+  } else {
+    const AdminHandler* get = nullptr;
+    for (const Route& r : it->second) {
+      if (r.method == req.method) handler = &r.handler;
+      if (r.method == "GET") get = &r.handler;
+    }
+    if (handler == nullptr && req.method == "HEAD") handler = get;
   }
-  if (handler == nullptr && req.method == "HEAD") handler = get;
   if (handler == nullptr) {
     for (const Route& r : it->second) {
       if (!allow->empty()) allow->append(", ");

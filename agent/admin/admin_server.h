@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -24,6 +25,9 @@ struct AdminResponse {
   int status = 200;
   std::string content_type = "application/json";
   std::string body;
+  // Further header fields, e.g. x-amzn-ErrorType. Content-Type, Content-Length
+  // and Connection are the server's; do not repeat them here.
+  std::vector<std::pair<std::string, std::string>> headers = {};
 };
 
 // A request as a handler sees it. Views are valid for the handler call only.
@@ -75,6 +79,11 @@ class AdminServer {
   // the body.
   void Handle(std::string method, std::string path, AdminHandler h);
 
+  // Routes every method on every path that starts with `prefix` (e.g.
+  // "/v20190125/") and has no exact route; the longest prefix wins. The
+  // handler answers wrong methods itself.
+  void HandlePrefix(std::string prefix, AdminHandler h);
+
   // Drain: closes the listener and idle connections; requests in flight are
   // finished and answered with "Connection: close".
   void StopAccepting();
@@ -104,6 +113,7 @@ class AdminServer {
   void Retire(Connection* conn);
   // Runs the route for a complete request; *allow is set for a 405.
   AdminResponse Dispatch(const AdminRequest& req, std::string* allow);
+  const AdminHandler* FindPrefixRoute(std::string_view path) const;
 
   net::EventLoop* const loop_;
   const AdminServerOptions options_;
@@ -113,6 +123,7 @@ class AdminServer {
   net::EventLoop::TimerId accept_retry_timer_ = net::EventLoop::kInvalidTimer;
 
   std::map<std::string, std::vector<Route>, std::less<>> routes_;
+  std::map<std::string, AdminHandler, std::less<>> prefix_routes_;
   absl::flat_hash_map<Connection*, std::unique_ptr<Connection>> connections_;
   std::vector<std::unique_ptr<Connection>> graveyard_;
   int depth_ = 0;

@@ -149,6 +149,19 @@ class AdminServerTest : public ::testing::Test {
       server_->StopAccepting();  // from inside a handler
       return AdminResponse{200, "application/json", "{}"};
     });
+    server_->HandlePrefix("/api/", [](const AdminRequest& r) {
+      AdminResponse resp{201, "application/json", "{}"};
+      resp.headers.emplace_back("x-amzn-ErrorType", "Test");
+      resp.headers.emplace_back(
+          "x-path", std::string(r.method) + " " + std::string(r.path));
+      return resp;
+    });
+    server_->HandlePrefix("/api/v2/", [](const AdminRequest&) {
+      return AdminResponse{200, "text/plain", "v2"};
+    });
+    server_->Handle("GET", "/api/exact", [](const AdminRequest&) {
+      return AdminResponse{200, "text/plain", "exact"};
+    });
     absl::Status st =
         server_->Listen(*net::SocketAddress::Parse("127.0.0.1:0"));
     ASSERT_TRUE(st.ok()) << st;
@@ -255,6 +268,35 @@ TEST_F(AdminServerTest, WrongMethodIs405WithAllow) {
   EXPECT_EQ(r->status, 405);
   EXPECT_EQ(r->Header("allow"), "GET");
   EXPECT_NE(r->body.find("DELETE not allowed on /healthz"), std::string::npos);
+}
+
+TEST_F(AdminServerTest, PrefixRouteGetsEveryMethodAndExtraHeaders) {
+  StartServer();
+  Client c(port_);
+  c.Send("DELETE /api/meshes/shop?x=1 HTTP/1.1\r\nHost: a\r\n\r\n");
+  std::optional<Response> r = c.Read();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 201);
+  EXPECT_EQ(r->Header("x-amzn-ErrorType"), "Test");
+  EXPECT_EQ(r->Header("x-path"), "DELETE /api/meshes/shop");
+  EXPECT_EQ(r->Header("content-type"), "application/json");
+}
+
+TEST_F(AdminServerTest, LongestPrefixWinsAndExactRoutesComeFirst) {
+  StartServer();
+  Client c(port_);
+  c.Send(Get("/api/v2/x"));
+  std::optional<Response> r = c.Read();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->body, "v2");
+  c.Send(Get("/api/exact"));
+  r = c.Read();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->body, "exact");
+  c.Send(Get("/apix"));
+  r = c.Read();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 404);
 }
 
 TEST_F(AdminServerTest, HeadIsServedByGetWithoutBody) {

@@ -8,11 +8,13 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
-#include <map>
 #include <iostream>
+#include <map>
 
 #include "absl/strings/str_cat.h"
 #include "agent/admin/admin_server.h"
+#include "agent/api/appmesh_api.h"
+#include "agent/api/config_dir_store.h"
 #include "agent/datapath/datapath.h"
 #include "agent/datapath/datapath_metrics.h"
 #include "agent/datapath/kernel_fs.h"
@@ -28,6 +30,11 @@ namespace nodemesh {
 namespace {
 
 using admin::AdminRequest;
+
+// What ARNs and owners say for resources this agent serves through the App
+// Mesh API: there is no AWS account behind them.
+constexpr char kApiAccount[] = "000000000000";
+constexpr char kApiRegion[] = "local";
 using admin::AdminResponse;
 
 AdminResponse Json(int status, const nlohmann::json& body) {
@@ -54,14 +61,11 @@ absl::StatusOr<net::UniqueFd> BlockTerminationSignals() {
 nlohmann::json ConfigSourceJson(const model::ModelSource& model) {
   auto snap = model.current();
   const auto& st = model.status();
-  nlohmann::json j = {{"ready", snap->version > 0},
-                      {"source", "dir"},
-                      {"dir", model.config_dir()},
-                      {"version", snap->version},
-                      {"hash", snap->HashText()},
-                      {"resources", snap->resources.size()},
-                      {"reloads_ok", st.reloads_ok},
-                      {"reloads_failed", st.reloads_failed}};
+  nlohmann::json j = {
+      {"ready", snap->version > 0},  {"source", "dir"},
+      {"dir", model.config_dir()},   {"version", snap->version},
+      {"hash", snap->HashText()},    {"resources", snap->resources.size()},
+      {"reloads_ok", st.reloads_ok}, {"reloads_failed", st.reloads_failed}};
   return j;
 }
 
@@ -86,7 +90,8 @@ void RenderModelMetrics(const model::ModelSource& model,
   out->Family("nodemesh_config_resources", "gauge",
               "Resources in the snapshot being served, by kind");
   std::map<std::string, uint64_t> by_kind;
-  for (auto kind : model::AllKinds()) by_kind[std::string(model::KindName(kind))] = 0;
+  for (auto kind : model::AllKinds())
+    by_kind[std::string(model::KindName(kind))] = 0;
   for (const auto& [id, r] : snap->resources)
     ++by_kind[std::string(model::KindName(id.kind))];
   for (const auto& [kind, n] : by_kind)
@@ -183,6 +188,16 @@ absl::Status Agent::Run() {
   if (auto s = model.Start(); !s.ok()) return s;
   admin::AdminServer admin_server(loop->get());
   RegisterAdminEndpoints(&admin_server, dp->get(), &model, &config_);
+  // The App Mesh control-plane API, writing agent-owned files under
+  // <config_dir>/api/.
+  api::ConfigDirStore store(&model, kApiAccount, kApiRegion);
+  api::ApiAuthConfig auth;
+  auth.mode = config_.api_auth == "none" ? api::ApiAuthConfig::Mode::kNone
+                                         : api::ApiAuthConfig::Mode::kSigV4;
+  auth.credentials_file = config_.api_credentials_file;
+  auto appmesh_api = api::AppMeshApi::Create(&store, auth);
+  if (!appmesh_api.ok()) return appmesh_api.status();
+  (*appmesh_api)->Register(&admin_server);
   if (auto s = admin_server.Listen(*admin_addr); !s.ok()) return s;
 
   auto signals = BlockTerminationSignals();

@@ -29,6 +29,13 @@ DEFINE_string(
 DEFINE_string(config_dir, "/etc/nodemesh",
               "Mesh model files (App Mesh JSON, appmesh.k8s.aws YAML), "
               "watched and hot-reloaded; created when missing");
+DEFINE_string(api_auth, "sigv4",
+              "App Mesh API authentication: sigv4 (requests signed with a "
+              "key from --api_credentials_file; without one the API is "
+              "read-only) or none (unsigned writes accepted: demos only)");
+DEFINE_string(api_credentials_file, "",
+              "AWS credentials file (the AWS CLI's INI format) whose keys "
+              "may sign App Mesh API requests");
 DEFINE_int32(outbound_port, 15001,
              "Port of the agent's outbound listener that connect4/6 redirect "
              "service connections to, in the caller's network namespace");
@@ -77,6 +84,11 @@ absl::StatusOr<AgentConfig> AgentConfigFromFlags() {
   c.bpf_pin_dir = FLAGS_bpf_pin_dir;
   c.admin_address = FLAGS_admin_address;
   c.config_dir = FLAGS_config_dir;
+  if (FLAGS_api_auth != "sigv4" && FLAGS_api_auth != "none")
+    return absl::InvalidArgumentError("--api_auth=" + FLAGS_api_auth +
+                                      ": use sigv4 or none");
+  c.api_auth = FLAGS_api_auth;
+  c.api_credentials_file = FLAGS_api_credentials_file;
   if (FLAGS_outbound_port <= 0 || FLAGS_outbound_port > 65535)
     return absl::InvalidArgumentError(absl::StrCat(
         "--outbound_port=", FLAGS_outbound_port, " is not a port (1-65535)"));

@@ -17,6 +17,8 @@ struct AgentConfig {
   std::string bpf_pin_dir;
   std::string admin_address;
   std::string config_dir;
+  std::string api_auth = "sigv4";  // or "none"
+  std::string api_credentials_file;
   uint16_t outbound_port = 15001;
   bool sockmap = true;
   int workers = 1;

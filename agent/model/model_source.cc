@@ -1,6 +1,7 @@
 #include "agent/model/model_source.h"
 
 #include <filesystem>
+#include <fstream>
 
 #include "glog/logging.h"
 
@@ -63,17 +64,22 @@ void ModelSource::Reload() {
                << text;
     return;
   }
+  Publish(result.snapshot, result);
+}
+
+void ModelSource::Publish(std::shared_ptr<const Snapshot> next,
+                          const SnapshotBuilder::Result& result) {
+  auto previous = current();
   ++status_.reloads_ok;
   status_.last_error.clear();
   status_.last_error_count = 0;
   status_.last_success = status_.last_attempt;
-  if (previous->version != 0 && result.snapshot->hash == previous->hash) {
+  if (previous->version != 0 && next->hash == previous->hash) {
     return;  // nothing that matters changed (a touched file, a comment)
   }
-  for (const auto& d : result.snapshot->warnings)
+  for (const auto& d : next->warnings)
     if (d.severity == Diagnostic::Severity::kWarning)
       LOG(WARNING) << "config: " << d.ToString();
-  auto next = result.snapshot;
   std::atomic_store(&current_, std::move(next));
   const auto& s = *current();
   LOG(INFO) << "config snapshot v" << s.version << " (" << s.HashText()
@@ -81,6 +87,53 @@ void ModelSource::Reload() {
             << s.files << " files in " << status_.last_build_time.count()
             << " us (" << result.stats.files_read << " files read, "
             << result.stats.resources_decoded << " resources decoded)";
+}
+
+}  // namespace nodemesh::model
+
+namespace nodemesh::model {
+
+ModelSource::ApplyResult ModelSource::Apply(
+    const SnapshotBuilder::Overlay& change) {
+  ApplyResult out;
+  auto previous = current();
+  SnapshotBuilder::Result result = builder_.Build(previous.get(), &change);
+  if (!result.snapshot) {
+    for (const auto& d : result.diagnostics.items())
+      if (d.severity == Diagnostic::Severity::kError) out.errors.push_back(d);
+    return out;
+  }
+  namespace fs = std::filesystem;
+  for (const auto& [rel, content] : change) {
+    fs::path path = fs::path(config_dir_) / rel;
+    std::error_code ec;
+    if (!content) {
+      fs::remove(path, ec);
+      continue;
+    }
+    fs::create_directories(path.parent_path(), ec);
+    fs::path tmp =
+        path.parent_path() / ("." + path.filename().string() + ".tmp");
+    {
+      std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+      f << *content;
+      f.flush();
+      if (!f) {
+        out.write_error = "cannot write " + tmp.string();
+        return out;
+      }
+    }
+    fs::rename(tmp, path, ec);
+    if (ec) {
+      out.write_error =
+          "cannot rename into " + path.string() + ": " + ec.message();
+      return out;
+    }
+  }
+  status_.last_attempt = std::chrono::system_clock::now();
+  Publish(result.snapshot, result);
+  out.snapshot = current();
+  return out;
 }
 
 }  // namespace nodemesh::model

@@ -42,6 +42,19 @@ class ModelSource {
   // Rebuilds now (what a file change triggers after the debounce).
   void Reload();
 
+  // Checks a change to files of the config dir before making it: builds the
+  // state as it would be; when valid, writes the files (atomically, by
+  // rename), publishes the new snapshot at once and returns it; when not,
+  // writes nothing and returns the errors. The App Mesh API's writes come
+  // through here.
+  struct ApplyResult {
+    std::shared_ptr<const Snapshot> snapshot;  // null when refused
+    std::vector<Diagnostic> errors;
+    std::string write_error;  // set when the state was valid but a file
+                              // could not be written
+  };
+  ApplyResult Apply(const SnapshotBuilder::Overlay& change);
+
   std::shared_ptr<const Snapshot> current() const {
     return std::atomic_load(&current_);
   }
@@ -53,6 +66,9 @@ class ModelSource {
   std::string config_dir_;
   SnapshotBuilder builder_;
   std::unique_ptr<ConfigDirSource> watcher_;
+  void Publish(std::shared_ptr<const Snapshot> next,
+               const SnapshotBuilder::Result& result);
+
   std::shared_ptr<const Snapshot> current_;
   Status status_;
 };

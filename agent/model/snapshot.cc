@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cinttypes>
 #include <cstdio>
 #include <filesystem>
@@ -110,12 +111,23 @@ std::shared_ptr<const Resource> SnapshotBuilder::Decode(
   return out;
 }
 
-SnapshotBuilder::Result SnapshotBuilder::Build(const Snapshot* previous) {
-  return BuildFiles(ListModelFiles(config_dir_), previous);
+SnapshotBuilder::Result SnapshotBuilder::Build(const Snapshot* previous,
+                                               const Overlay* overlay) {
+  std::vector<std::string> files = ListModelFiles(config_dir_);
+  if (overlay) {
+    for (const auto& [path, content] : *overlay) {
+      auto it = std::lower_bound(files.begin(), files.end(), path);
+      bool present = it != files.end() && *it == path;
+      if (content && !present) files.insert(it, path);
+      if (!content && present) files.erase(it);
+    }
+  }
+  return BuildFiles(files, previous, overlay);
 }
 
 SnapshotBuilder::Result SnapshotBuilder::BuildFiles(
-    const std::vector<std::string>& files, const Snapshot* previous) {
+    const std::vector<std::string>& files, const Snapshot* previous,
+    const Overlay* overlay) {
   Result result;
   Diagnostics& diags = result.diagnostics;
   auto mark = std::chrono::steady_clock::now();
@@ -130,22 +142,31 @@ SnapshotBuilder::Result SnapshotBuilder::BuildFiles(
 
   for (const auto& file : files) {
     const std::string path = config_dir_ + "/" + file;
+    const std::string* overlaid = nullptr;
+    if (overlay) {
+      auto o = overlay->find(file);
+      if (o != overlay->end() && o->second) overlaid = &*o->second;
+    }
     struct stat st {};
-    if (::stat(path.c_str(), &st) != 0) {
+    if (overlaid) {
+      st.st_size = -1;  // never matches a file on disk: re-read it next time
+    } else if (::stat(path.c_str(), &st) != 0) {
       diags.Error({file}, "", "", "cannot read the file");
       continue;
     }
     const int64_t mtime_ns =
         int64_t{st.st_mtim.tv_sec} * 1000000000 + st.st_mtim.tv_nsec;
     auto old = files_.find(file);
-    if (old != files_.end() && old->second.mtime_ns == mtime_ns &&
+    if (!overlaid && old != files_.end() && old->second.mtime_ns == mtime_ns &&
         old->second.size == st.st_size && old->second.inode == st.st_ino) {
       result.stats.resources_reused += old->second.resources.size();
       next[file] = std::move(old->second);
       continue;
     }
     std::string text;
-    if (!ReadFile(path, &text)) {
+    if (overlaid) {
+      text = *overlaid;
+    } else if (!ReadFile(path, &text)) {
       diags.Error({file}, "", "", "cannot read the file");
       continue;
     }

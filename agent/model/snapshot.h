@@ -52,11 +52,17 @@ class SnapshotBuilder {
   explicit SnapshotBuilder(std::string config_dir,
                            std::optional<ResourceKind> spec_only_kind = {});
 
-  // Reads the dir as it is now. `previous` (may be null) numbers the result.
-  Result Build(const Snapshot* previous);
+  // Files as they would be after a write, for checking a change before it
+  // is made: path (relative to the config dir) -> new content, or nullopt
+  // for a file that would be removed.
+  using Overlay = std::map<std::string, std::optional<std::string>>;
+
+  // Reads the dir as it is now (with `overlay` over it, if given).
+  // `previous` (may be null) numbers the result.
+  Result Build(const Snapshot* previous, const Overlay* overlay = nullptr);
   // Reads exactly these files (paths relative to the config dir).
   Result BuildFiles(const std::vector<std::string>& files,
-                    const Snapshot* previous);
+                    const Snapshot* previous, const Overlay* overlay = nullptr);
 
  private:
   struct FileEntry {

@@ -1,10 +1,10 @@
 #include "agent/model/api_json_loader.h"
 
-#include <yaml-cpp/yaml.h>
-
+#include <algorithm>
 #include <array>
 
 #include "agent/model/json.h"
+#include "agent/model/yaml_reader.h"
 
 namespace nodemesh::model {
 namespace {
@@ -32,56 +32,6 @@ std::string StringMember(const rapidjson::Value& obj, std::string_view key) {
   auto it = obj.FindMember(rapidjson::StringRef(key.data(), key.size()));
   if (it == obj.MemberEnd() || !it->value.IsString()) return "";
   return std::string(it->value.GetString(), it->value.GetStringLength());
-}
-
-// YAML (a document of the API shape) -> JSON value, scalars typed the way
-// YAML 1.2's core schema reads them.
-void YamlToJson(const YAML::Node& node, rapidjson::Value* out,
-                rapidjson::Document::AllocatorType& alloc) {
-  switch (node.Type()) {
-    case YAML::NodeType::Map:
-      out->SetObject();
-      for (const auto& kv : node) {
-        rapidjson::Value key(kv.first.Scalar().c_str(), alloc);
-        rapidjson::Value value;
-        YamlToJson(kv.second, &value, alloc);
-        out->AddMember(key, value, alloc);
-      }
-      break;
-    case YAML::NodeType::Sequence:
-      out->SetArray();
-      for (const auto& item : node) {
-        rapidjson::Value value;
-        YamlToJson(item, &value, alloc);
-        out->PushBack(value, alloc);
-      }
-      break;
-    case YAML::NodeType::Scalar: {
-      const std::string& s = node.Scalar();
-      if (node.Tag() == "!") {  // quoted: always a string
-        out->SetString(s.c_str(), alloc);
-        break;
-      }
-      int64_t i;
-      double d;
-      bool b;
-      if (YAML::convert<int64_t>::decode(node, i)) {
-        out->SetInt64(i);
-      } else if (YAML::convert<double>::decode(node, d)) {
-        out->SetDouble(d);
-      } else if (s == "true" || s == "false") {
-        b = s == "true";
-        out->SetBool(b);
-      } else if (s == "null" || s == "~") {
-        out->SetNull();
-      } else {
-        out->SetString(s.c_str(), alloc);
-      }
-      break;
-    }
-    default:
-      out->SetNull();
-  }
 }
 
 void AddResource(const rapidjson::Value& obj, const SourceLocation& where,
@@ -180,21 +130,20 @@ void ParseApiShapeText(std::string_view text, bool yaml,
                        std::vector<ApiShapeResource>* out, Diagnostics* diags) {
   rapidjson::Document doc;
   if (yaml) {
-    try {
-      std::vector<YAML::Node> nodes = YAML::LoadAll(std::string(text));
-      for (size_t i = 0; i < nodes.size(); ++i) {
-        if (nodes[i].IsNull()) continue;
-        rapidjson::Document one;
-        YamlToJson(nodes[i], &one, one.GetAllocator());
-        SourceLocation at = where;
-        at.document = nodes.size() > 1 ? static_cast<int>(i) : -1;
-        at.line = nodes[i].Mark().line + 1;
-        AddResource(one, at, fallback, out, diags);
-      }
-    } catch (const YAML::Exception& e) {
+    std::vector<YamlDocument> docs;
+    YamlError error;
+    if (!ReadYamlDocuments(text, &docs, &error)) {
       SourceLocation at = where;
-      at.line = e.mark.line + 1;
-      diags->Error(at, "", "", std::string("YAML: ") + e.msg);
+      at.line = error.line;
+      diags->Error(at, "", "", "YAML: " + error.message);
+      return;
+    }
+    for (size_t i = 0; i < docs.size(); ++i) {
+      if (docs[i].doc.IsNull()) continue;
+      SourceLocation at = where;
+      at.document = docs.size() > 1 ? static_cast<int>(i) : -1;
+      at.line = docs[i].line;
+      AddResource(docs[i].doc, at, fallback, out, diags);
     }
     return;
   }

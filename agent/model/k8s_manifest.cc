@@ -1,20 +1,16 @@
 #include "agent/model/k8s_manifest.h"
 
-#include <yaml-cpp/yaml.h>
-
 #include <array>
 #include <charconv>
 #include <cmath>
 #include <utility>
 
+#include "agent/model/yaml_reader.h"
+
 namespace nodemesh::model {
 namespace {
 
 using Alloc = rapidjson::Document::AllocatorType;
-
-// Deep enough for any App Mesh spec (about 10 levels); stops a hostile file
-// from recursing the converter off the stack.
-constexpr int kMaxDepth = 64;
 
 constexpr std::string_view kAppMeshGroup = "appmesh.k8s.aws";
 constexpr std::string_view kAppMeshVersion = "v1beta2";
@@ -22,183 +18,49 @@ constexpr std::array<std::string_view, 6> kAppMeshKinds = {
     "Mesh",        "VirtualService", "VirtualRouter",
     "VirtualNode", "VirtualGateway", "GatewayRoute"};
 
-struct ConvertError {
-  std::string path;  // relative to the node converted
-  std::string message;
-};
+using Value = rapidjson::Value;
 
-std::optional<bool> CoreBool(const std::string& s) {
-  if (s == "true" || s == "True" || s == "TRUE") return true;
-  if (s == "false" || s == "False" || s == "FALSE") return false;
-  return std::nullopt;
+const Value* Member(const Value* obj, const char* key) {
+  if (!obj || !obj->IsObject()) return nullptr;
+  auto it = obj->FindMember(key);
+  return it == obj->MemberEnd() ? nullptr : &it->value;
 }
 
-bool IsCoreNull(const std::string& s) {
-  return s.empty() || s == "~" || s == "null" || s == "Null" || s == "NULL";
-}
+bool IsNullOrAbsent(const Value* v) { return !v || v->IsNull(); }
 
-// YAML 1.2 core schema integers: [-+]?[0-9]+, 0x[0-9a-fA-F]+, 0o[0-7]+.
-bool SetInt(const std::string& s, rapidjson::Value* out) {
-  std::string_view v = s;
-  bool negative = false;
-  int base = 10;
-  if (!v.empty() && (v[0] == '+' || v[0] == '-')) {
-    negative = v[0] == '-';
-    v.remove_prefix(1);
-  } else if (v.size() > 2 && v[0] == '0' && (v[1] == 'x' || v[1] == 'o')) {
-    base = v[1] == 'x' ? 16 : 8;
-    v.remove_prefix(2);
+// A scalar's text as written: labels and names are strings in Kubernetes,
+// so `version: 1` is "1".
+std::string ScalarOr(const Value* v, std::string fallback = "") {
+  if (!v) return fallback;
+  if (v->IsString()) return std::string(v->GetString(), v->GetStringLength());
+  if (v->IsBool()) return v->GetBool() ? "true" : "false";
+  if (v->IsNumber()) {
+    rapidjson::StringBuffer sb;
+    rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+    v->Accept(w);
+    return std::string(sb.GetString(), sb.GetSize());
   }
-  if (v.empty()) return false;
-  uint64_t magnitude = 0;
-  auto [ptr, ec] =
-      std::from_chars(v.data(), v.data() + v.size(), magnitude, base);
-  if (ec != std::errc() || ptr != v.data() + v.size()) return false;
-  if (!negative) {
-    if (magnitude <= static_cast<uint64_t>(INT64_MAX))
-      out->SetInt64(static_cast<int64_t>(magnitude));
-    else
-      out->SetUint64(magnitude);
-    return true;
-  }
-  if (magnitude > static_cast<uint64_t>(INT64_MAX) + 1) return false;
-  out->SetInt64(magnitude == static_cast<uint64_t>(INT64_MAX) + 1
-                    ? INT64_MIN
-                    : -static_cast<int64_t>(magnitude));
-  return true;
-}
-
-// YAML 1.2 core floats; .inf and .nan have no JSON form and stay strings.
-bool SetFloat(const std::string& s, rapidjson::Value* out) {
-  bool digit = false;
-  for (char c : s) {
-    if (c >= '0' && c <= '9') {
-      digit = true;
-    } else if (c != '.' && c != 'e' && c != 'E' && c != '+' && c != '-') {
-      return false;
-    }
-  }
-  if (!digit) return false;
-  std::string_view v = s;
-  if (v[0] == '+') v.remove_prefix(1);
-  double d = 0;
-  auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), d);
-  if (ec != std::errc() || ptr != v.data() + v.size() || !std::isfinite(d))
-    return false;
-  out->SetDouble(d);
-  return true;
-}
-
-void ScalarToJson(const YAML::Node& node, rapidjson::Value* out, Alloc& a) {
-  const std::string& s = node.Scalar();
-  const std::string& tag = node.Tag();
-  constexpr std::string_view kCore = "tag:yaml.org,2002:";
-  // "?" is yaml-cpp's tag for a plain (unquoted) scalar: only those are
-  // resolved to null, bool or a number; quoted scalars are strings.
-  bool plain = tag == "?";
-  if (plain || tag == std::string(kCore) + "null") {
-    if (IsCoreNull(s)) {
-      out->SetNull();
-      return;
-    }
-  }
-  if (plain || tag == std::string(kCore) + "bool") {
-    if (auto b = CoreBool(s)) {
-      out->SetBool(*b);
-      return;
-    }
-  }
-  if (plain || tag == std::string(kCore) + "int") {
-    if (SetInt(s, out)) return;
-  }
-  if (plain || tag == std::string(kCore) + "float") {
-    if (SetFloat(s, out)) return;
-  }
-  out->SetString(s.data(), static_cast<rapidjson::SizeType>(s.size()), a);
-}
-
-bool ToJson(const YAML::Node& node, rapidjson::Value* out, Alloc& a, int depth,
-            ConvertError* err) {
-  if (depth > kMaxDepth) {
-    *err = {"", "nested deeper than " + std::to_string(kMaxDepth) + " levels"};
-    return false;
-  }
-  switch (node.Type()) {
-    case YAML::NodeType::Undefined:
-    case YAML::NodeType::Null:
-      out->SetNull();
-      return true;
-    case YAML::NodeType::Scalar:
-      ScalarToJson(node, out, a);
-      return true;
-    case YAML::NodeType::Sequence: {
-      out->SetArray();
-      size_t i = 0;
-      for (const auto& item : node) {
-        rapidjson::Value v;
-        if (!ToJson(item, &v, a, depth + 1, err)) {
-          err->path = "[" + std::to_string(i) + "]" + err->path;
-          return false;
-        }
-        out->PushBack(v, a);
-        ++i;
-      }
-      return true;
-    }
-    case YAML::NodeType::Map: {
-      out->SetObject();
-      for (const auto& kv : node) {
-        if (!kv.first.IsScalar()) {
-          *err = {
-              "",
-              "a mapping key is a list or mapping; keys must be plain strings"};
-          return false;
-        }
-        const std::string& key = kv.first.Scalar();
-        rapidjson::Value v;
-        if (!ToJson(kv.second, &v, a, depth + 1, err)) {
-          err->path = "." + key + err->path;
-          return false;
-        }
-        // A repeated key: the last one wins, as in Kubernetes' decoder.
-        if (out->HasMember(key.c_str())) {
-          (*out)[key.c_str()] = v;
-        } else {
-          out->AddMember(rapidjson::Value(key.c_str(), a).Move(), v, a);
-        }
-      }
-      return true;
-    }
-  }
-  return true;
-}
-
-std::string ScalarOr(const YAML::Node& node, std::string fallback = "") {
-  if (node && node.IsScalar()) return node.Scalar();
   return fallback;
 }
 
-int LineOf(const YAML::Node& node) {
-  YAML::Mark m = node.Mark();
-  return m.line >= 0 ? m.line + 1 : 0;
-}
+bool IsScalar(const Value& v) { return !v.IsObject() && !v.IsArray(); }
 
 // Labels and selector values are strings in Kubernetes; take a scalar's text
 // as written (`version: 1` is the label "1").
-bool ReadStringMap(const YAML::Node& node, const std::string& path,
-                   K8sLabels* out, std::string* bad_path) {
-  if (!node || node.IsNull()) return true;
-  if (!node.IsMap()) {
+bool ReadStringMap(const Value* node, const std::string& path, K8sLabels* out,
+                   std::string* bad_path) {
+  if (IsNullOrAbsent(node)) return true;
+  if (!node->IsObject()) {
     *bad_path = path;
     return false;
   }
-  for (const auto& kv : node) {
-    std::string key = ScalarOr(kv.first);
-    if (!kv.second.IsScalar() && !kv.second.IsNull()) {
+  for (const auto& kv : node->GetObject()) {
+    std::string key(kv.name.GetString(), kv.name.GetStringLength());
+    if (!IsScalar(kv.value)) {
       *bad_path = path + "." + key;
       return false;
     }
-    (*out)[key] = kv.second.IsNull() ? "" : kv.second.Scalar();
+    (*out)[key] = ScalarOr(&kv.value);
   }
   return true;
 }
@@ -211,15 +73,15 @@ std::string Describe(const std::string& kind, const std::string& ns,
   return out + (name.empty() ? "(unnamed)" : name);
 }
 
-std::optional<LabelSelector> ReadSelector(const YAML::Node& spec,
+std::optional<LabelSelector> ReadSelector(const Value& spec,
                                           const std::string& field,
                                           const SourceLocation& where,
                                           const std::string& who,
                                           Diagnostics* diags) {
-  const YAML::Node node = spec[field];
-  if (!node || node.IsNull()) return std::nullopt;
+  const Value* node = Member(&spec, field.c_str());
+  if (IsNullOrAbsent(node)) return std::nullopt;
   std::string path = "spec." + field;
-  if (!node.IsMap()) {
+  if (!node->IsObject()) {
     diags->Error(where, "", path,
                  who +
                      ": a label selector is a mapping with matchLabels "
@@ -228,27 +90,27 @@ std::optional<LabelSelector> ReadSelector(const YAML::Node& spec,
   }
   LabelSelector sel;
   std::string bad;
-  if (!ReadStringMap(node["matchLabels"], path + ".matchLabels",
+  if (!ReadStringMap(Member(node, "matchLabels"), path + ".matchLabels",
                      &sel.match_labels, &bad)) {
     diags->Error(where, "", bad,
                  who + ": matchLabels maps label keys to string values");
     return std::nullopt;
   }
-  const YAML::Node exprs = node["matchExpressions"];
-  if (!exprs || exprs.IsNull()) return sel;
-  if (!exprs.IsSequence()) {
+  const Value* exprs = Member(node, "matchExpressions");
+  if (IsNullOrAbsent(exprs)) return sel;
+  if (!exprs->IsArray()) {
     diags->Error(where, "", path + ".matchExpressions",
                  who +
                      ": matchExpressions is a list of {key, operator, "
                      "values}");
     return std::nullopt;
   }
-  for (size_t i = 0; i < exprs.size(); ++i) {
-    const YAML::Node e = exprs[i];
+  for (rapidjson::SizeType i = 0; i < exprs->Size(); ++i) {
+    const Value* e = &(*exprs)[i];
     std::string epath = path + ".matchExpressions[" + std::to_string(i) + "]";
     LabelSelector::Requirement req;
-    req.key = ScalarOr(e["key"]);
-    std::string op = ScalarOr(e["operator"]);
+    req.key = ScalarOr(Member(e, "key"));
+    std::string op = ScalarOr(Member(e, "operator"));
     using Op = LabelSelector::Requirement::Operator;
     if (op == "In") {
       req.op = Op::kIn;
@@ -268,8 +130,10 @@ std::optional<LabelSelector> ReadSelector(const YAML::Node& spec,
       diags->Error(where, "", epath + ".key", who + ": key is required");
       return std::nullopt;
     }
-    if (const YAML::Node values = e["values"]; values && values.IsSequence()) {
-      for (const auto& v : values) req.values.push_back(ScalarOr(v));
+    if (const Value* values = Member(e, "values");
+        values && values->IsArray()) {
+      for (const auto& v : values->GetArray())
+        req.values.push_back(ScalarOr(&v));
     }
     bool set_op = req.op == Op::kIn || req.op == Op::kNotIn;
     if (set_op == req.values.empty()) {
@@ -349,48 +213,35 @@ K8sObjectSet::K8sObjectSet(K8sOptions options) : options_(std::move(options)) {}
 
 bool K8sObjectSet::AddFile(const std::string& file_for_messages,
                            const std::string& yaml_text, Diagnostics* diags) {
-  std::vector<YAML::Node> docs;
-  try {
-    docs = YAML::LoadAll(yaml_text);
-  } catch (const YAML::Exception& e) {
-    SourceLocation where{file_for_messages, -1,
-                         e.mark.line >= 0 ? e.mark.line + 1 : 0};
-    diags->Error(where, "", "",
-                 "not valid YAML: " + e.msg +
+  std::vector<YamlDocument> docs;
+  YamlError error;
+  if (!ReadYamlDocuments(yaml_text, &docs, &error)) {
+    diags->Error({file_for_messages, -1, error.line}, "", "",
+                 "not valid YAML: " + error.message +
                      "; fix the syntax there (nothing of this file was "
                      "loaded)");
     return false;
-  } catch (const std::exception& e) {
-    diags->Error({file_for_messages, -1, 0}, "", "",
-                 std::string("not valid YAML: ") + e.what());
-    return false;
   }
   for (size_t i = 0; i < docs.size(); ++i) {
-    if (!docs[i] || docs[i].IsNull()) continue;  // empty document
+    if (docs[i].doc.IsNull()) continue;  // empty document
     SourceLocation where{file_for_messages,
                          docs.size() > 1 ? static_cast<int>(i) : -1,
-                         LineOf(docs[i])};
-    try {
-      AddObject(docs[i], where, diags);
-    } catch (const YAML::Exception& e) {
-      // Node access does not throw on well-formed trees; keep the promise
-      // that nothing escapes this boundary anyway.
-      diags->Error(where, "", "", "cannot read this document: " + e.msg);
-    }
+                         docs[i].line};
+    AddObject(docs[i].doc, where, diags);
   }
   return true;
 }
 
-void K8sObjectSet::AddObject(const YAML::Node& node,
+void K8sObjectSet::AddObject(const rapidjson::Value& node,
                              const SourceLocation& where, Diagnostics* diags) {
-  if (!node.IsMap()) {
+  if (!node.IsObject()) {
     diags->Warning(where, "", "",
                    "not a Kubernetes object (a mapping with apiVersion and "
                    "kind); skipped");
     return;
   }
-  std::string api_version = ScalarOr(node["apiVersion"]);
-  std::string kind = ScalarOr(node["kind"]);
+  std::string api_version = ScalarOr(Member(&node, "apiVersion"));
+  std::string kind = ScalarOr(Member(&node, "kind"));
   if (api_version.empty() || kind.empty()) {
     diags->Warning(where, "", "",
                    "document has no apiVersion or kind, so it is not a "
@@ -398,22 +249,20 @@ void K8sObjectSet::AddObject(const YAML::Node& node,
     return;
   }
   // kubectl's `kind: List` (what `kubectl get -o yaml` prints).
-  if (kind == "List" && node["items"] && node["items"].IsSequence()) {
-    for (const auto& item : node["items"]) {
-      SourceLocation item_where = where;
-      item_where.line = LineOf(item);
-      AddObject(item, item_where, diags);
-    }
+  if (const Value* items = Member(&node, "items");
+      kind == "List" && items && items->IsArray()) {
+    for (const auto& item : items->GetArray()) AddObject(item, where, diags);
     return;
   }
-  const YAML::Node metadata = node["metadata"];
+  const Value* metadata = Member(&node, "metadata");
   std::string name, ns;
   K8sLabels labels;
-  if (metadata && metadata.IsMap()) {
-    name = ScalarOr(metadata["name"]);
-    ns = ScalarOr(metadata["namespace"]);
+  if (metadata && metadata->IsObject()) {
+    name = ScalarOr(Member(metadata, "name"));
+    ns = ScalarOr(Member(metadata, "namespace"));
     std::string bad;
-    if (!ReadStringMap(metadata["labels"], "metadata.labels", &labels, &bad)) {
+    if (!ReadStringMap(Member(metadata, "labels"), "metadata.labels", &labels,
+                       &bad)) {
       diags->Error(
           where, "", bad,
           Describe(kind, ns, name) + ": labels map keys to string values");
@@ -481,27 +330,23 @@ void K8sObjectSet::AddObject(const YAML::Node& node,
   obj.labels = std::move(labels);
   obj.where = where;
   obj.spec.SetObject();
-  const YAML::Node spec = node["spec"];
-  if (spec && !spec.IsNull()) {
-    if (!spec.IsMap()) {
+  const Value* spec = Member(&node, "spec");
+  if (!IsNullOrAbsent(spec)) {
+    if (!spec->IsObject()) {
       diags->Error(where, "", "spec", who + ": spec must be a mapping");
       return;
     }
-    ConvertError err;
-    if (!ToJson(spec, &obj.spec, obj.spec.GetAllocator(), 0, &err)) {
-      diags->Error(where, "", "spec" + err.path, who + ": " + err.message);
-      return;
-    }
-    if (const YAML::Node ref = spec["meshRef"]; ref && ref.IsMap())
-      obj.mesh_ref = ScalarOr(ref["name"]);
+    obj.spec.CopyFrom(*spec, obj.spec.GetAllocator());
+    if (const Value* ref = Member(spec, "meshRef"); ref && ref->IsObject())
+      obj.mesh_ref = ScalarOr(Member(ref, "name"));
     if (kind == "VirtualNode" || kind == "VirtualGateway")
-      obj.pod_selector = ReadSelector(spec, "podSelector", where, who, diags);
+      obj.pod_selector = ReadSelector(*spec, "podSelector", where, who, diags);
     if (kind == "Mesh" || kind == "VirtualGateway")
       obj.namespace_selector =
-          ReadSelector(spec, "namespaceSelector", where, who, diags);
+          ReadSelector(*spec, "namespaceSelector", where, who, diags);
     if (kind == "VirtualGateway")
       obj.gateway_route_selector =
-          ReadSelector(spec, "gatewayRouteSelector", where, who, diags);
+          ReadSelector(*spec, "gatewayRouteSelector", where, who, diags);
   }
 
   auto key = std::make_tuple(kind, ns, name);

@@ -16,10 +16,6 @@
 #include "agent/model/json.h"
 #include "agent/model/resource.h"
 
-namespace YAML {
-class Node;
-}
-
 namespace nodemesh::model {
 
 using K8sLabels = std::map<std::string, std::string>;
@@ -125,7 +121,7 @@ class K8sObjectSet {
   };
   class Resolver;  // k8s_resolver.h
 
-  void AddObject(const YAML::Node& node, const SourceLocation& where,
+  void AddObject(const rapidjson::Value& node, const SourceLocation& where,
                  Diagnostics* diags);
 
   K8sOptions options_;

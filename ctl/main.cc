@@ -1,6 +1,8 @@
 // nodemeshctl: looks at a running agent (admin endpoint) and at the pinned
 // datapath of this node.
+#include <cctype>
 #include <iostream>
+#include <optional>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -15,8 +17,10 @@ DEFINE_string(bpf_pin_dir, "/sys/fs/bpf/nodemesh",
               "The agent's pin dir (for `maps`)");
 DEFINE_string(kind, "",
               "validate: read spec-only files ({\"spec\": ...}) as this kind "
-              "(VirtualNode, Route, ...); references are not checked");
+              "(VirtualNode, Route, ...), references unchecked; resources: "
+              "only this kind");
 DEFINE_string(output, "text", "validate: text or json");
+DEFINE_string(mesh, "", "resources, show: only this mesh");
 
 namespace {
 
@@ -26,6 +30,11 @@ constexpr char kUsage[] =
     "  stats    the agent's counters as JSON (GET /stats)\n"
     "  maps     the pinned datapath maps: entries and counters\n"
     "  config   the mesh model the agent serves (GET /config_dump)\n"
+    "  resources [--kind KIND] [--mesh M]\n"
+    "           the resources the agent serves, one line each\n"
+    "  show KIND NAME [--mesh M]\n"
+    "           one resource as the agent serves it (API shape, defaults\n"
+    "           applied, and where it came from)\n"
     "  validate PATH [--kind KIND] [--output text|json]\n"
     "           check a config dir or file as the agent would; exit 0 valid,\n"
     "           1 invalid (every error listed with file, resource, field)\n";
@@ -38,6 +47,71 @@ int PrintAdmin(const std::string& path) {
   }
   std::cout << reply->body;
   return reply->status == 200 ? 0 : 1;
+}
+
+// The snapshot the agent serves, from /config_dump.
+std::optional<nlohmann::json> ConfigDump() {
+  auto reply = nodemesh::ctl::Get(FLAGS_agent, "/config_dump");
+  if (!reply.ok()) {
+    std::cerr << "nodemeshctl: " << reply.status().message() << "\n";
+    return std::nullopt;
+  }
+  auto j = nlohmann::json::parse(reply->body, nullptr, false);
+  if (reply->status != 200 || !j.is_object()) {
+    std::cerr << "nodemeshctl: the agent answered " << reply->status << "\n";
+    return std::nullopt;
+  }
+  return j;
+}
+
+std::string NameOf(const nlohmann::json& entry) {
+  const auto& r = entry["resource"];
+  std::string kind = entry.value("kind", "");
+  std::string key =
+      kind == "Mesh" ? "meshName"
+      : kind.empty()
+          ? ""
+          : std::string(1, static_cast<char>(std::tolower(kind[0]))) +
+                kind.substr(1) + "Name";
+  std::string name = r.value(key, "");
+  if (r.contains("virtualRouterName") && kind == "Route")
+    name = r["virtualRouterName"].get<std::string>() + "/" + name;
+  if (r.contains("virtualGatewayName") && kind == "GatewayRoute")
+    name = r["virtualGatewayName"].get<std::string>() + "/" + name;
+  return name;
+}
+
+int PrintResources(const std::string& kind) {
+  auto dump = ConfigDump();
+  if (!dump) return 1;
+  std::cout << "snapshot v" << (*dump)["version"] << " "
+            << (*dump)["hash"].get<std::string>() << "\n";
+  for (const auto& e : (*dump)["resources"]) {
+    if (!kind.empty() && e.value("kind", "") != kind) continue;
+    std::string mesh = e["resource"].value("meshName", "");
+    if (!FLAGS_mesh.empty() && mesh != FLAGS_mesh) continue;
+    std::cout << e.value("kind", "") << "\t" << mesh << "\t" << NameOf(e)
+              << "\t" << e.value("source", "")
+              << (e.value("implicit", false) ? " (implicit)" : "") << "\n";
+  }
+  return 0;
+}
+
+int ShowResource(const std::string& kind, const std::string& name) {
+  auto dump = ConfigDump();
+  if (!dump) return 1;
+  for (const auto& e : (*dump)["resources"]) {
+    if (e.value("kind", "") != kind || NameOf(e) != name) continue;
+    if (!FLAGS_mesh.empty() &&
+        e["resource"].value("meshName", "") != FLAGS_mesh)
+      continue;
+    std::cout << e.dump(2) << "\n";
+    return 0;
+  }
+  std::cerr << "nodemeshctl: no " << kind << " " << name
+            << (FLAGS_mesh.empty() ? "" : " in mesh " + FLAGS_mesh)
+            << " (routes are ROUTER/ROUTE)\n";
+  return 1;
 }
 
 int PrintMaps() {
@@ -79,6 +153,14 @@ int Main(int argc, char** argv) {
   if (command == "stats") return PrintAdmin("/stats");
   if (command == "maps") return PrintMaps();
   if (command == "config") return PrintAdmin("/config_dump");
+  if (command == "resources") return PrintResources(FLAGS_kind);
+  if (command == "show") {
+    if (argc < 4) {
+      std::cerr << "nodemeshctl show KIND NAME [--mesh M]\n";
+      return 2;
+    }
+    return ShowResource(argv[2], argv[3]);
+  }
   if (command == "validate") {
     if (argc < 3) {
       std::cerr << "nodemeshctl validate PATH [--kind KIND] [--output json]\n";

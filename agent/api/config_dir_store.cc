@@ -328,9 +328,9 @@ absl::StatusOr<ListPage> ConfigDirStore::List(
     int limit, const std::string& next_token) const {
   auto snap = model_->current();
   ListPage page;
-  // The map is ordered by (kind, mesh, parent, name): the token is the name
-  // to continue after.
-  for (const auto& [id, r] : snap->resources) {
+  // In name order; the token is the name to continue after.
+  for (const Resource* r : model::SortedResources(snap->resources)) {
+    const ResourceId& id = r->id;
     if (id.kind != kind) continue;
     if (kind != ResourceKind::kMesh && (id.mesh != mesh || id.parent != parent))
       continue;

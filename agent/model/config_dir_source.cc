@@ -1,6 +1,8 @@
 #include "agent/model/config_dir_source.h"
 
+#include <dirent.h>
 #include <sys/inotify.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -26,30 +28,50 @@ bool IsHidden(const fs::path& p) {
   return false;
 }
 
-bool IsModelFile(const fs::path& rel) {
-  if (IsHidden(rel)) return false;
-  if (!rel.empty() && *rel.begin() == "cluster") return false;
-  std::string ext = rel.extension().string();
-  return ext == ".json" || ext == ".yaml" || ext == ".yml";
+}  // namespace
+
+namespace {
+
+bool HasModelExtension(std::string_view name) {
+  for (std::string_view ext : {".json", ".yaml", ".yml"})
+    if (name.size() > ext.size() &&
+        name.substr(name.size() - ext.size()) == ext)
+      return true;
+  return false;
+}
+
+// readdir, not std::filesystem: a config dir of thousands of files is walked
+// on every reload, and path objects per entry cost more than the walk.
+void Walk(const std::string& root, const std::string& rel,
+          std::vector<std::string>* out) {
+  DIR* dir = ::opendir((rel.empty() ? root : root + "/" + rel).c_str());
+  if (!dir) return;
+  while (dirent* e = ::readdir(dir)) {
+    std::string_view name = e->d_name;
+    if (name.empty() || name[0] == '.') continue;  // hidden, . and ..
+    std::string child =
+        rel.empty() ? std::string(name) : rel + "/" + std::string(name);
+    unsigned char type = e->d_type;
+    if (type == DT_UNKNOWN || type == DT_LNK) {
+      struct stat st {};
+      if (::stat((root + "/" + child).c_str(), &st) != 0) continue;
+      type = S_ISDIR(st.st_mode) ? DT_DIR : S_ISREG(st.st_mode) ? DT_REG : 0;
+    }
+    if (type == DT_DIR) {
+      if (rel.empty() && name == "cluster") continue;
+      Walk(root, child, out);
+    } else if (type == DT_REG && HasModelExtension(name)) {
+      out->push_back(std::move(child));
+    }
+  }
+  ::closedir(dir);
 }
 
 }  // namespace
 
 std::vector<std::string> ListModelFiles(const std::string& config_dir) {
   std::vector<std::string> files;
-  std::error_code ec;
-  for (auto it = fs::recursive_directory_iterator(
-           config_dir, fs::directory_options::skip_permission_denied, ec);
-       it != fs::recursive_directory_iterator(); it.increment(ec)) {
-    if (ec) break;
-    fs::path rel = fs::relative(it->path(), config_dir, ec);
-    if (it->is_directory(ec)) {
-      if (IsHidden(rel) || rel == "cluster") it.disable_recursion_pending();
-      continue;
-    }
-    if (it->is_regular_file(ec) && IsModelFile(rel))
-      files.push_back(rel.string());
-  }
+  Walk(config_dir, "", &files);
   std::sort(files.begin(), files.end());
   return files;
 }

@@ -60,7 +60,8 @@ std::string ConfigDumpJson(const Snapshot& s) {
       alloc);
   doc.AddMember("files", static_cast<uint64_t>(s.files), alloc);
   rapidjson::Value resources(rapidjson::kArrayType);
-  for (const auto& [id, r] : s.resources) {
+  for (const Resource* r : SortedResources(s.resources)) {
+    const ResourceId& id = r->id;
     rapidjson::Value entry(rapidjson::kObjectType);
     entry.AddMember("kind", Str(KindName(id.kind), alloc), alloc);
     rapidjson::Value api;

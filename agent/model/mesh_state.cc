@@ -1,6 +1,9 @@
 #include "agent/model/mesh_state.h"
 
+#include <algorithm>
+#include <map>
 #include <set>
+#include <tuple>
 
 namespace nodemesh::model {
 namespace {
@@ -29,8 +32,7 @@ class Checker {
 
   const Resource* Find(ResourceKind kind, const std::string& name,
                        const std::string& parent = "") const {
-    ResourceId id{kind, r_.id.mesh, parent, name};
-    auto it = all_.find(id);
+    auto it = all_.find(ResourceIdView{kind, r_.id.mesh, parent, name});
     return it == all_.end() ? nullptr : it->second.get();
   }
 
@@ -49,15 +51,17 @@ class Checker {
   }
   const std::string& mesh() const { return r_.id.mesh; }
 
-  // A named resource of `kind` must exist in this mesh.
+  // A named resource of `kind` must exist in this mesh. `path` is called
+  // only to report a failure: validation runs over every resource on every
+  // reload, and paths are rarely needed.
+  template <typename PathFn>
   const Resource* Require(ResourceKind kind, const std::string& name,
-                          const std::string& path,
-                          const std::string& parent = "") const {
-    const Resource* found = Find(kind, name, parent);
+                          PathFn path) const {
+    const Resource* found = Find(kind, name);
     if (!found)
-      Error(path, std::string(KindName(kind)) + " \"" + name +
-                      "\" does not exist in mesh " + r_.id.mesh +
-                      ": define it, or fix the name");
+      Error(path(), std::string(KindName(kind)) + " \"" + name +
+                        "\" does not exist in mesh " + r_.id.mesh +
+                        ": define it, or fix the name");
     return found;
   }
 
@@ -70,22 +74,26 @@ class Checker {
 void CheckVirtualService(const Checker& c, const VirtualServiceSpec& s) {
   if (!s.provider) return;
   if (s.provider->virtual_node)
-    c.Require(ResourceKind::kVirtualNode,
-              s.provider->virtual_node->virtual_node_name,
-              "provider.virtualNode.virtualNodeName");
+    c.Require(
+        ResourceKind::kVirtualNode, s.provider->virtual_node->virtual_node_name,
+        [] { return std::string("provider.virtualNode.virtualNodeName"); });
   if (s.provider->virtual_router)
     c.Require(ResourceKind::kVirtualRouter,
-              s.provider->virtual_router->virtual_router_name,
-              "provider.virtualRouter.virtualRouterName");
+              s.provider->virtual_router->virtual_router_name, [] {
+                return std::string("provider.virtualRouter.virtualRouterName");
+              });
 }
 
 void CheckVirtualNode(const Checker& c, const VirtualNodeSpec& s) {
-  std::set<int32_t> ports;
   for (size_t i = 0; i < s.listeners.size(); ++i) {
-    if (!ports.insert(s.listeners[i].port_mapping.port).second)
+    for (size_t j = 0; j < i; ++j) {
+      if (s.listeners[j].port_mapping.port != s.listeners[i].port_mapping.port)
+        continue;
       c.Error("listeners[" + std::to_string(i) + "].portMapping.port",
               "port " + PortText(s.listeners[i].port_mapping.port) +
                   " is used by two listeners");
+      break;
+    }
   }
   // A backend that names no known service is a warning, as in App Mesh: it
   // may live in another cluster or be created later; until then the node's
@@ -129,11 +137,13 @@ std::optional<RouteShape> ShapeOf(const RouteSpec& s) {
 }
 
 void CheckRoute(const Checker& c, const Resource& r, const RouteSpec& s) {
-  const Resource* router = c.Require(ResourceKind::kVirtualRouter, r.id.parent,
-                                     "/virtualRouterName");
+  const Resource* router =
+      c.Require(ResourceKind::kVirtualRouter, r.id.parent,
+                [] { return std::string("/virtualRouterName"); });
   auto shape = ShapeOf(s);
   if (!shape) return;  // the decoder reported the missing union member
-  const std::string key(shape->key);
+  const std::string_view key_view = shape->key;
+  const std::string key(key_view);  // short: no allocation
   if (router) {
     const auto& listeners = std::get<VirtualRouterSpec>(router->spec).listeners;
     bool protocol_ok = false, port_ok = !shape->match_port.has_value();
@@ -161,11 +171,12 @@ void CheckRoute(const Checker& c, const Resource& r, const RouteSpec& s) {
   }
   const auto& targets = shape->action->weighted_targets;
   for (size_t i = 0; i < targets.size(); ++i) {
-    const std::string path =
-        key + ".action.weightedTargets[" + std::to_string(i) + "]";
+    auto target_path = [&key, i] {
+      return key + ".action.weightedTargets[" + std::to_string(i) + "]";
+    };
     const Resource* vn =
         c.Require(ResourceKind::kVirtualNode, targets[i].virtual_node,
-                  path + ".virtualNode");
+                  [&] { return target_path() + ".virtualNode"; });
     if (!vn) continue;
     const auto& listeners = std::get<VirtualNodeSpec>(vn->spec).listeners;
     const Listener* chosen = nullptr;
@@ -173,25 +184,26 @@ void CheckRoute(const Checker& c, const Resource& r, const RouteSpec& s) {
       for (const auto& l : listeners)
         if (l.port_mapping.port == *targets[i].port) chosen = &l;
       if (!chosen) {
-        c.Error(path + ".port", "VirtualNode " + targets[i].virtual_node +
-                                    " has no listener on port " +
-                                    PortText(*targets[i].port));
+        c.Error(target_path() + ".port",
+                "VirtualNode " + targets[i].virtual_node +
+                    " has no listener on port " + PortText(*targets[i].port));
         continue;
       }
     } else if (listeners.size() == 1) {
       chosen = &listeners[0];
     } else if (listeners.empty()) {
-      c.Error(path + ".virtualNode",
+      c.Error(target_path() + ".virtualNode",
               "VirtualNode " + targets[i].virtual_node +
                   " has no listener: traffic routed to it has nowhere to go");
       continue;
     } else {
-      c.Error(path + ".port", "VirtualNode " + targets[i].virtual_node +
-                                  " has several listeners: say which port");
+      c.Error(target_path() + ".port",
+              "VirtualNode " + targets[i].virtual_node +
+                  " has several listeners: say which port");
       continue;
     }
     if (chosen->port_mapping.protocol != shape->protocol)
-      c.Error(path,
+      c.Error(target_path(),
               "a " + std::string(ProtocolName(shape->protocol)) +
                   " route to VirtualNode " + targets[i].virtual_node +
                   ", whose listener on port " +
@@ -203,8 +215,9 @@ void CheckRoute(const Checker& c, const Resource& r, const RouteSpec& s) {
 
 void CheckGatewayRoute(const Checker& c, const Resource& r,
                        const GatewayRouteSpec& s) {
-  const Resource* gateway = c.Require(ResourceKind::kVirtualGateway,
-                                      r.id.parent, "/virtualGatewayName");
+  const Resource* gateway =
+      c.Require(ResourceKind::kVirtualGateway, r.id.parent,
+                [] { return std::string("/virtualGatewayName"); });
   std::string key;
   PortProtocol protocol = PortProtocol::kHttp;
   const GatewayRouteTarget* target = nullptr;
@@ -219,8 +232,9 @@ void CheckGatewayRoute(const Checker& c, const Resource& r,
   } else {
     return;
   }
-  c.Require(ResourceKind::kVirtualService, target->virtual_service_name,
-            key + ".action.target.virtualService.virtualServiceName");
+  c.Require(ResourceKind::kVirtualService, target->virtual_service_name, [&] {
+    return key + ".action.target.virtualService.virtualServiceName";
+  });
   if (!gateway) return;
   bool listens = false;
   for (const auto& l : std::get<VirtualGatewaySpec>(gateway->spec).listeners)
@@ -234,11 +248,26 @@ void CheckGatewayRoute(const Checker& c, const Resource& r,
 
 }  // namespace
 
+std::vector<const Resource*> SortedResources(const ResourceMap& map) {
+  std::vector<const Resource*> out;
+  out.reserve(map.size());
+  for (const auto& [id, r] : map) out.push_back(r.get());
+  std::sort(out.begin(), out.end(), [](const Resource* a, const Resource* b) {
+    return ResourceIdView(a->id) < ResourceIdView(b->id);
+  });
+  return out;
+}
+
 void AddImplicitMeshes(ResourceMap* resources, Diagnostics* diags) {
-  std::map<std::string, const Resource*> needed;
-  for (const auto& [id, r] : *resources)
-    if (id.kind != ResourceKind::kMesh) needed.emplace(id.mesh, r.get());
-  for (const auto& [mesh, first_user] : needed) {
+  // mesh -> its first user by id (for a stable message), in one pass.
+  std::map<std::string_view, const Resource*> needed;
+  for (const auto& [id, r] : *resources) {
+    if (id.kind == ResourceKind::kMesh) continue;
+    auto [it, fresh] = needed.emplace(id.mesh, r.get());
+    if (!fresh && id < ResourceIdView(it->second->id)) it->second = r.get();
+  }
+  for (const auto& [mesh_view, first_user] : needed) {
+    const std::string mesh(mesh_view);
     ResourceId id{ResourceKind::kMesh, mesh, "", mesh};
     if (resources->count(id)) continue;
     auto r = std::make_shared<Resource>();
@@ -251,11 +280,14 @@ void AddImplicitMeshes(ResourceMap* resources, Diagnostics* diags) {
                        "\" is defined; created implicitly "
                        "(first used by " +
                        first_user->id.ToString() + ")");
-    resources->emplace(id, std::move(r));
+    Insert(resources, std::move(r));
   }
 }
 
-void ValidateReferences(const ResourceMap& resources, Diagnostics* diags) {
+void ValidateReferences(const ResourceMap& resources, Diagnostics* out) {
+  // Found in hash order, reported in the order of the files.
+  Diagnostics local;
+  Diagnostics* diags = &local;
   for (const auto& entry : resources) {
     const Resource* r = entry.second.get();  // clang 14: no lambda capture
                                              // of structured bindings
@@ -274,6 +306,14 @@ void ValidateReferences(const ResourceMap& resources, Diagnostics* diags) {
         },
         r->spec);
   }
+  std::vector<Diagnostic> found = local.items();
+  std::stable_sort(
+      found.begin(), found.end(), [](const Diagnostic& a, const Diagnostic& b) {
+        return std::tie(a.where.file, a.where.document, a.resource,
+                        a.field_path) < std::tie(b.where.file, b.where.document,
+                                                 b.resource, b.field_path);
+      });
+  for (auto& d : found) out->Add(std::move(d));
 }
 
 }  // namespace nodemesh::model

@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "agent/model/resource.h"
 #include "agent/model/types.h"
 
@@ -24,7 +25,33 @@ struct Resource {
   bool implicit = false;      // a Mesh created because none was defined
 };
 
-using ResourceMap = std::map<ResourceId, std::shared_ptr<const Resource>>;
+struct ResourceIdHash {
+  size_t operator()(const ResourceIdView& v) const {
+    std::hash<std::string_view> h;
+    size_t out = h(v.name);
+    out = out * 1099511628211ULL ^ h(v.parent);
+    out = out * 1099511628211ULL ^ h(v.mesh);
+    return out * 31 + static_cast<size_t>(v.kind);
+  }
+};
+
+// Keys are views into the mapped Resource's own id (see ResourceIdView):
+// insert with Insert(), never with a view of anything else. Unordered:
+// validation looks up every reference of every resource on each reload;
+// what users see in order (/config_dump, List) is sorted there.
+using ResourceMap =
+    absl::flat_hash_map<ResourceIdView, std::shared_ptr<const Resource>,
+                        ResourceIdHash>;
+
+// The map's entries sorted by id, for output that must be stable.
+std::vector<const Resource*> SortedResources(const ResourceMap& map);
+
+// Adds `r` keyed by its own id; false (and nothing added) if the id is taken.
+inline std::pair<ResourceMap::iterator, bool> Insert(
+    ResourceMap* map, std::shared_ptr<const Resource> r) {
+  ResourceIdView key(r->id);
+  return map->emplace(key, std::move(r));
+}
 
 // Creates a Mesh for every mesh name that resources use but no Mesh object
 // defines, with a warning (DESIGN: "created implicitly, with a warning").

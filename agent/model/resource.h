@@ -43,6 +43,30 @@ struct ResourceId {
   friend auto operator<=>(const ResourceId&, const ResourceId&) = default;
 };
 
+// A ResourceId by reference, ordered the same way: the key of ResourceMap,
+// whose views point into the immutable Resource they map to, so that
+// building or copying a snapshot's map copies no names. Converts from a
+// ResourceId for lookups.
+struct ResourceIdView {
+  ResourceKind kind = ResourceKind::kMesh;
+  std::string_view mesh, parent, name;
+
+  ResourceIdView() = default;
+  ResourceIdView(ResourceKind k, std::string_view m, std::string_view p,
+                 std::string_view n)
+      : kind(k), mesh(m), parent(p), name(n) {}
+  ResourceIdView(const ResourceId& id)  // NOLINT: lookups by ResourceId
+      : kind(id.kind), mesh(id.mesh), parent(id.parent), name(id.name) {}
+
+  ResourceId ToId() const {
+    return {kind, std::string(mesh), std::string(parent), std::string(name)};
+  }
+  friend bool operator==(const ResourceIdView&,
+                         const ResourceIdView&) = default;
+  friend auto operator<=>(const ResourceIdView&,
+                          const ResourceIdView&) = default;
+};
+
 // Where a resource came from, for messages: a file relative to the config
 // dir (with the YAML document index or JSON array index when there are
 // several), or "api" for resources created through the App Mesh API.

@@ -219,16 +219,12 @@ SnapshotBuilder::Result SnapshotBuilder::BuildFiles(
 
   // Assemble: non-K8s resources from each file, K8s resolved across files.
   ResourceMap resources;
-  std::map<ResourceId, std::string> defined_in;
   auto add = [&](std::shared_ptr<const Resource> r) {
-    auto [it, fresh] = defined_in.emplace(r->id, r->where.ToString());
-    if (!fresh) {
-      diags.Error(
-          r->where, r->id.ToString(), "",
-          "defined twice: also in " + it->second + "; remove one definition");
-      return;
-    }
-    resources[r->id] = std::move(r);
+    auto [it, fresh] = Insert(&resources, r);
+    if (!fresh)
+      diags.Error(r->where, r->id.ToString(), "",
+                  "defined twice: also in " + it->second->where.ToString() +
+                      "; remove one definition");
   };
   for (const auto& [file, entry] : files_) {
     for (const auto& d : entry.diagnostics) diags.Add(d);
@@ -258,11 +254,13 @@ SnapshotBuilder::Result SnapshotBuilder::BuildFiles(
   snap->version = previous ? previous->version + 1 : 1;
   snap->built_at = std::chrono::system_clock::now();
   snap->files = files_.size();
-  uint64_t h = 1469598103934665603ULL;
+  // Order-independent (the map is unordered): a sum of per-resource hashes.
+  uint64_t h = 0;
   for (const auto& [id, r] : resources) {
-    h = Fnv1a(id.ToString(), h);
-    h ^= r->content_hash;
-    h *= 1099511628211ULL;
+    uint64_t one =
+        Fnv1a(id.name,
+              Fnv1a(id.parent, Fnv1a(id.mesh, static_cast<uint64_t>(id.kind))));
+    h += (one ^ r->content_hash) * 1099511628211ULL;
   }
   snap->hash = h;
   snap->resources = std::move(resources);

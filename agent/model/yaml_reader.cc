@@ -196,8 +196,11 @@ class Builder {
           rapidjson::Value value;
           if (!Node(&value_ev, &value, a, depth + 1)) return false;
           // A repeated key: the later value wins, as in most loaders.
-          if (auto m = out->FindMember(key); m != out->MemberEnd())
-            m->value = value;
+          // (Compared through const iterators: clang rejects RapidJSON
+          // 1.1.0's non-const iterator != under C++20.)
+          const rapidjson::Value& view = *out;
+          if (view.HasMember(key))
+            (*out)[key] = value;
           else
             out->AddMember(key, value, a);
         }

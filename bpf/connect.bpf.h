@@ -175,6 +175,14 @@ static __always_inline int handle_connect(struct bpf_sock_addr *ctx,
   return NM_SOCK_PROCEED;
 }
 
+/* The address a *6 hook's caller named, as 16 bytes. */
+static __always_inline void load_user_ip6(struct bpf_sock_addr *ctx,
+                                          __u8 addr[16]) {
+  __u32 ip6[4] = {ctx->user_ip6[0], ctx->user_ip6[1], ctx->user_ip6[2],
+                  ctx->user_ip6[3]};
+  copy_addr6(ip6, addr);
+}
+
 SEC("cgroup/connect4")
 int nm_connect4(struct bpf_sock_addr *ctx) {
   __u8 addr[16];
@@ -185,9 +193,7 @@ int nm_connect4(struct bpf_sock_addr *ctx) {
 SEC("cgroup/connect6")
 int nm_connect6(struct bpf_sock_addr *ctx) {
   __u8 addr[16];
-  __u32 ip6[4] = {ctx->user_ip6[0], ctx->user_ip6[1], ctx->user_ip6[2],
-                  ctx->user_ip6[3]};
-  copy_addr6(ip6, addr);
+  load_user_ip6(ctx, addr);
   return handle_connect(ctx, addr, 1, addr_is_mapped_v4(addr));
 }
 

@@ -46,9 +46,7 @@ int nm_sendmsg4(struct bpf_sock_addr *ctx) {
 SEC("cgroup/sendmsg6")
 int nm_sendmsg6(struct bpf_sock_addr *ctx) {
   __u8 addr[16];
-  __u32 ip6[4] = {ctx->user_ip6[0], ctx->user_ip6[1], ctx->user_ip6[2],
-                  ctx->user_ip6[3]};
-  copy_addr6(ip6, addr);
+  load_user_ip6(ctx, addr);
   return handle_sendmsg(ctx, addr, 1, addr_is_mapped_v4(addr));
 }
 
@@ -62,9 +60,7 @@ int nm_recvmsg4(struct bpf_sock_addr *ctx) {
 SEC("cgroup/recvmsg6")
 int nm_recvmsg6(struct bpf_sock_addr *ctx) {
   __u8 addr[16];
-  __u32 ip6[4] = {ctx->user_ip6[0], ctx->user_ip6[1], ctx->user_ip6[2],
-                  ctx->user_ip6[3]};
-  copy_addr6(ip6, addr);
+  load_user_ip6(ctx, addr);
   return restore_resolver(ctx, addr, 1);
 }
 
@@ -78,9 +74,7 @@ int nm_getpeername4(struct bpf_sock_addr *ctx) {
 SEC("cgroup/getpeername6")
 int nm_getpeername6(struct bpf_sock_addr *ctx) {
   __u8 addr[16];
-  __u32 ip6[4] = {ctx->user_ip6[0], ctx->user_ip6[1], ctx->user_ip6[2],
-                  ctx->user_ip6[3]};
-  copy_addr6(ip6, addr);
+  load_user_ip6(ctx, addr);
   return restore_resolver(ctx, addr, 1);
 }
 

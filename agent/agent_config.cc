@@ -2,11 +2,10 @@
 
 #include <unistd.h>
 
-#include <fstream>
-#include <sstream>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "agent/datapath/kernel_fs.h"
 #include "gflags/gflags.h"
 
 // The agent's flags, defined here and nowhere else (DESIGN "Contracts").
@@ -46,21 +45,7 @@ DEFINE_int32(drain_seconds, 5,
              "On SIGTERM, how long to wait for in-flight requests");
 
 namespace nodemesh {
-namespace {
-
-std::string Cgroup2Mount() {
-  std::ifstream in("/proc/mounts");
-  std::string line;
-  while (std::getline(in, line)) {
-    std::istringstream f(line);
-    std::string dev, dir, type;
-    f >> dev >> dir >> type;
-    if (type == "cgroup2") return dir;
-  }
-  return "";
-}
-
-}  // namespace
+namespace {}  // namespace
 
 absl::StatusOr<AgentConfig> AgentConfigFromFlags() {
   AgentConfig c;
@@ -73,11 +58,9 @@ absl::StatusOr<AgentConfig> AgentConfigFromFlags() {
   c.cgroup_root = FLAGS_cgroup_root;
   c.agent_cgroup = FLAGS_agent_cgroup;
   if (c.cgroup_root.empty() || c.agent_cgroup.empty()) {
-    std::string mount = Cgroup2Mount();
-    if (mount.empty() && !FLAGS_cleanup)
-      return absl::FailedPreconditionError(
-          "no cgroup2 filesystem is mounted (see /proc/mounts); cgroup v2 is "
-          "required");
+    auto found = datapath::FindCgroup2Mount();
+    if (!found.ok() && !FLAGS_cleanup) return found.status();
+    std::string mount = found.ok() ? *found : "";
     if (c.cgroup_root.empty()) c.cgroup_root = mount + "/nodemesh";
     if (c.agent_cgroup.empty()) c.agent_cgroup = mount + "/nodemesh-agent";
   }

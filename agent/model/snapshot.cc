@@ -138,7 +138,6 @@ SnapshotBuilder::Result SnapshotBuilder::BuildFiles(
     mark = now;
   };
   std::map<std::string, FileEntry> next;
-  bool kubernetes_changed = false;
 
   for (const auto& file : files) {
     const std::string path = config_dir_ + "/" + file;
@@ -187,7 +186,6 @@ SnapshotBuilder::Result SnapshotBuilder::BuildFiles(
     entry.inode = st.st_ino;
     entry.kubernetes = LooksLikeKubernetes(text);
     if (entry.kubernetes) {
-      kubernetes_changed = true;
       entry.text = std::move(text);
     } else {
       std::vector<ApiShapeResource> raw;
@@ -211,9 +209,6 @@ SnapshotBuilder::Result SnapshotBuilder::BuildFiles(
     }
     next[file] = std::move(entry);
   }
-  kubernetes_changed |= std::any_of(files_.begin(), files_.end(), [&](auto& f) {
-    return f.second.kubernetes && !next.count(f.first);
-  });
   files_ = std::move(next);
   lap(&result.stats.files_us);
 
@@ -237,7 +232,8 @@ SnapshotBuilder::Result SnapshotBuilder::BuildFiles(
     any_k8s = true;
     k8s.AddFile(file, entry.text, &diags);
   }
-  (void)kubernetes_changed;  // resolution is cheap; decoding is cached
+  // Kubernetes objects are resolved across files on every build: that is
+  // cheap, and their decoding is cached by content.
   if (any_k8s)
     for (const auto& r : k8s.Resolve(&diags))
       add(Decode(r, &diags, &result.stats));

@@ -25,6 +25,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "agent/datapath/kernel_fs.h"
+#include "agent/net/socket.h"
 #include "gtest/gtest.h"
 
 namespace nodemesh::testing {
@@ -35,24 +36,10 @@ void Die(const std::string& what) {
   abort();
 }
 
-bool ParseAddress(const std::string& text, sockaddr_storage* ss,
-                  socklen_t* len) {
-  std::memset(ss, 0, sizeof(*ss));
-  if (!text.empty() && text[0] == '[') {
-    auto close = text.find(']');
-    auto* s6 = reinterpret_cast<sockaddr_in6*>(ss);
-    s6->sin6_family = AF_INET6;
-    s6->sin6_port = htons(std::stoi(text.substr(close + 2)));
-    *len = sizeof(*s6);
-    return inet_pton(AF_INET6, text.substr(1, close - 1).c_str(),
-                     &s6->sin6_addr) == 1;
-  }
-  auto colon = text.rfind(':');
-  auto* s4 = reinterpret_cast<sockaddr_in*>(ss);
-  s4->sin_family = AF_INET;
-  s4->sin_port = htons(std::stoi(text.substr(colon + 1)));
-  *len = sizeof(*s4);
-  return inet_pton(AF_INET, text.substr(0, colon).c_str(), &s4->sin_addr) == 1;
+net::SocketAddress ParseOrDie(const std::string& text) {
+  auto addr = net::SocketAddress::Parse(text);
+  if (!addr.ok()) Die("bad address " + text);
+  return *addr;
 }
 
 }  // namespace
@@ -218,13 +205,11 @@ DatapathScope::~DatapathScope() {
 }
 
 net::UniqueFd Listen(const std::string& address, int backlog) {
-  sockaddr_storage ss;
-  socklen_t len;
-  if (!ParseAddress(address, &ss, &len)) Die("bad address " + address);
-  net::UniqueFd fd(::socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  net::SocketAddress addr = ParseOrDie(address);
+  net::UniqueFd fd(::socket(addr.family(), SOCK_STREAM | SOCK_CLOEXEC, 0));
   int one = 1;
   ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&ss), len) != 0)
+  if (::bind(fd.get(), addr.addr(), addr.addr_len()) != 0)
     Die("bind " + address);
   if (::listen(fd.get(), backlog) != 0) Die("listen " + address);
   return fd;
@@ -232,20 +217,16 @@ net::UniqueFd Listen(const std::string& address, int backlog) {
 
 net::UniqueFd Connect(const std::string& address,
                       const std::string& bind_address) {
-  sockaddr_storage ss;
-  socklen_t len;
-  if (!ParseAddress(address, &ss, &len)) Die("bad address " + address);
-  net::UniqueFd fd(::socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  net::SocketAddress addr = ParseOrDie(address);
+  net::UniqueFd fd(::socket(addr.family(), SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (!bind_address.empty()) {
-    sockaddr_storage bs;
-    socklen_t blen;
-    if (!ParseAddress(bind_address, &bs, &blen)) Die("bad " + bind_address);
+    net::SocketAddress local = ParseOrDie(bind_address);
     int one = 1;
     ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&bs), blen) != 0)
+    if (::bind(fd.get(), local.addr(), local.addr_len()) != 0)
       return net::UniqueFd();
   }
-  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&ss), len) != 0) {
+  if (::connect(fd.get(), addr.addr(), addr.addr_len()) != 0) {
     int err = errno;
     fd.Reset();
     errno = err;
@@ -278,15 +259,11 @@ bool ReadAll(int fd, void* data, size_t len) {
 }
 
 std::string AddressOf(const sockaddr_storage& ss) {
-  char buf[INET6_ADDRSTRLEN] = {};
-  if (ss.ss_family == AF_INET) {
-    const auto* s4 = reinterpret_cast<const sockaddr_in*>(&ss);
-    inet_ntop(AF_INET, &s4->sin_addr, buf, sizeof(buf));
-    return absl::StrCat(buf, ":", ntohs(s4->sin_port));
-  }
-  const auto* s6 = reinterpret_cast<const sockaddr_in6*>(&ss);
-  inet_ntop(AF_INET6, &s6->sin6_addr, buf, sizeof(buf));
-  return absl::StrCat("[", buf, "]:", ntohs(s6->sin6_port));
+  socklen_t len =
+      ss.ss_family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
+  auto addr = net::SocketAddress::FromSockaddr(
+      reinterpret_cast<const sockaddr*>(&ss), len);
+  return addr.ok() ? addr->ToString() : "<unspecified>";
 }
 
 }  // namespace nodemesh::testing

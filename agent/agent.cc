@@ -23,6 +23,7 @@
 #include "agent/net/event_loop.h"
 #include "agent/net/socket.h"
 #include "agent/net/unique_fd.h"
+#include "agent/proxy/proxy.h"
 #include "glog/logging.h"
 #include "nlohmann/json.hpp"
 
@@ -105,11 +106,13 @@ void RenderModelMetrics(const model::ModelSource& model,
 void RegisterAdminEndpoints(admin::AdminServer* server,
                             const datapath::Datapath* dp,
                             const model::ModelSource* model,
+                            const proxy::Proxy* proxy,
                             const AgentConfig* config) {
   server->Handle("GET", "/healthz", [](const AdminRequest&) {
     return AdminResponse{200, "text/plain", "ok\n"};
   });
-  server->Handle("GET", "/ready", [dp, model, config](const AdminRequest&) {
+  server->Handle("GET", "/ready", [dp, model, proxy,
+                                   config](const AdminRequest&) {
     auto cfg = dp->maps().ReadConfig();
     bool datapath_ok = cfg.ok() && cfg->outbound_port == config->outbound_port;
     nlohmann::json source = ConfigSourceJson(*model);
@@ -125,6 +128,11 @@ void RegisterAdminEndpoints(admin::AdminServer* server,
             {"pin_state", datapath::PinStateName(dp->pin_state())},
             {"sockmap", config->sockmap}}},
           {"config_source", source},
+          {"proxy",
+           {{"ready", true},
+            {"workers", config->workers},
+            {"outbound_port", config->outbound_port},
+            {"config_warnings", proxy->compile_warnings()}}},
           {"last_config_error",
            error.empty() ? nlohmann::json(nullptr) : nlohmann::json(error)}}}};
     return Json(ready ? 200 : 503, body);
@@ -133,17 +141,22 @@ void RegisterAdminEndpoints(admin::AdminServer* server,
     return AdminResponse{200, "application/json",
                          model::ConfigDumpJson(*model->current())};
   });
-  server->Handle("GET", "/metrics", [dp, model](const AdminRequest&) {
+  server->Handle("GET", "/metrics", [dp, model, proxy](const AdminRequest&) {
     stats::PrometheusText text;
     if (auto s = datapath::RenderDatapathMetrics(*dp, &text); !s.ok())
       return AdminResponse{500, "text/plain", s.ToString() + "\n"};
     RenderModelMetrics(*model, &text);
+    proxy->RenderMetrics(&text);
     return AdminResponse{200, "text/plain; version=0.0.4", text.Take()};
   });
-  server->Handle("GET", "/stats", [dp, config](const AdminRequest&) {
+  server->Handle("GET", "/stats", [dp, proxy, config](const AdminRequest&) {
     nlohmann::json body = {{"node", config->node_name},
-                           {"datapath", datapath::DatapathStatsJson(*dp)}};
+                           {"datapath", datapath::DatapathStatsJson(*dp)},
+                           {"proxy", proxy->StatsJson()}};
     return Json(200, body);
+  });
+  server->Handle("GET", "/clusters", [proxy](const AdminRequest&) {
+    return Json(200, {{"clusters", proxy->ClustersJson()}});
   });
 }
 
@@ -186,8 +199,22 @@ absl::Status Agent::Run() {
                      admin_addr.status().message()));
   model::ModelSource model(loop->get(), config_.config_dir);
   if (auto s = model.Start(); !s.ok()) return s;
+  proxy::ProxyOptions proxy_options;
+  proxy_options.workers = config_.workers;
+  proxy_options.worker.outbound_port = config_.outbound_port;
+  proxy_options.worker.gateway_address = config_.gateway_address;
+  proxy_options.worker.socket_mark = NM_DEFAULT_AGENT_MARK;
+  proxy_options.worker.lb_policy = config_.lb_policy == "round_robin"
+                                       ? proxy::LbPolicy::kRoundRobin
+                                       : proxy::LbPolicy::kLeastRequest;
+  proxy_options.compile.gateways = config_.gateways;
+  proxy::Proxy proxy(loop->get(), proxy_options);
+  if (auto s = proxy.Start(model.current()); !s.ok()) return s;
+  model.Subscribe([&proxy](std::shared_ptr<const model::Snapshot> snap) {
+    proxy.Update(std::move(snap));
+  });
   admin::AdminServer admin_server(loop->get());
-  RegisterAdminEndpoints(&admin_server, dp->get(), &model, &config_);
+  RegisterAdminEndpoints(&admin_server, dp->get(), &model, &proxy, &config_);
   // The App Mesh control-plane API, writing agent-owned files under
   // <config_dir>/api/.
   api::ConfigDirStore store(&model, kApiAccount, kApiRegion);
@@ -205,7 +232,8 @@ absl::Status Agent::Run() {
   net::EventLoop* l = loop->get();
   auto drain_deadline = std::chrono::steady_clock::time_point::max();
   std::function<void()> check_drained = [&] {
-    if (admin_server.open_connections() == 0 ||
+    if ((admin_server.open_connections() == 0 &&
+         proxy.open_connections() == 0) ||
         std::chrono::steady_clock::now() >= drain_deadline) {
       l->Stop();
       return;
@@ -221,6 +249,7 @@ absl::Status Agent::Run() {
     LOG(INFO) << "signal " << info.ssi_signo
               << ": draining; the datapath stays pinned";
     admin_server.StopAccepting();
+    proxy.Drain();
     drain_deadline = std::chrono::steady_clock::now() +
                      std::chrono::seconds(config_.drain_seconds);
     check_drained();
@@ -230,6 +259,7 @@ absl::Status Agent::Run() {
             << ", pins " << config_.bpf_pin_dir << std::endl;
   l->Run();
   l->Remove(signal_fd);
+  proxy.Stop();
   LOG(INFO) << "drained; exiting";
   return absl::OkStatus();
 }

@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "agent/datapath/kernel_fs.h"
 #include "gflags/gflags.h"
 
@@ -39,6 +40,15 @@ DEFINE_int32(outbound_port, 15001,
              "Port of the agent's outbound listener that connect4/6 redirect "
              "service connections to, in the caller's network namespace");
 DEFINE_int32(workers, 0, "Worker threads (default: the number of cores)");
+DEFINE_string(gateway_address, "0.0.0.0",
+              "IP address the VirtualGateway listeners bind (each on its "
+              "listener's port)");
+DEFINE_string(gateways, "",
+              "VirtualGateways this node runs, comma-separated mesh/name "
+              "(default: every VirtualGateway in the model)");
+DEFINE_string(lb_policy, "least_request",
+              "Endpoint balancing: least_request (power of two choices) or "
+              "round_robin");
 DEFINE_bool(cleanup, false,
             "Detach and unpin everything under --bpf_pin_dir, then exit");
 DEFINE_int32(drain_seconds, 5,
@@ -81,6 +91,17 @@ absl::StatusOr<AgentConfig> AgentConfigFromFlags() {
                   ? FLAGS_workers
                   : static_cast<int>(std::thread::hardware_concurrency());
   if (c.workers <= 0) c.workers = 1;
+  c.gateway_address = FLAGS_gateway_address;
+  for (absl::string_view g : absl::StrSplit(FLAGS_gateways, ',', absl::SkipEmpty())) {
+    if (g.find('/') == absl::string_view::npos)
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--gateways: '", g, "' is not mesh/virtual-gateway"));
+    c.gateways.emplace_back(g);
+  }
+  if (FLAGS_lb_policy != "least_request" && FLAGS_lb_policy != "round_robin")
+    return absl::InvalidArgumentError("--lb_policy=" + FLAGS_lb_policy +
+                                      ": use least_request or round_robin");
+  c.lb_policy = FLAGS_lb_policy;
   c.cleanup = FLAGS_cleanup;
   c.drain_seconds = FLAGS_drain_seconds;
   return c;

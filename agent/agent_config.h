@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 
@@ -22,6 +23,9 @@ struct AgentConfig {
   uint16_t outbound_port = 15001;
   bool sockmap = true;
   int workers = 1;
+  std::string gateway_address = "0.0.0.0";
+  std::vector<std::string> gateways;  // mesh/name; empty: all
+  std::string lb_policy = "least_request";
   bool cleanup = false;
   int drain_seconds = 5;
 };

@@ -87,6 +87,7 @@ void ModelSource::Publish(std::shared_ptr<const Snapshot> next,
             << s.files << " files in " << status_.last_build_time.count()
             << " us (" << result.stats.files_read << " files read, "
             << result.stats.resources_decoded << " resources decoded)";
+  for (const auto& fn : subscribers_) fn(current());
 }
 
 }  // namespace nodemesh::model

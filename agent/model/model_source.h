@@ -2,9 +2,11 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "agent/model/config_dir_source.h"
@@ -59,6 +61,12 @@ class ModelSource {
     return std::atomic_load(&current_);
   }
   const Status& status() const { return status_; }
+
+  // Called on the main thread with each new snapshot once it serves (not
+  // for the first one Start() builds: read current() after Start()).
+  void Subscribe(std::function<void(std::shared_ptr<const Snapshot>)> fn) {
+    subscribers_.push_back(std::move(fn));
+  }
   const std::string& config_dir() const { return config_dir_; }
 
  private:
@@ -71,6 +79,8 @@ class ModelSource {
 
   std::shared_ptr<const Snapshot> current_;
   Status status_;
+  std::vector<std::function<void(std::shared_ptr<const Snapshot>)>>
+      subscribers_;
 };
 
 }  // namespace nodemesh::model

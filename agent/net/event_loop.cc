@@ -218,6 +218,7 @@ void EventLoop::Run() {
       PLOG(FATAL) << "event loop: epoll_wait";
     }
     for (int i = 0; i < n; ++i) Dispatch(events[i]);
+    if (after_batch_) after_batch_();
   }
   stop_requested_.store(false, std::memory_order_release);
 }

@@ -68,6 +68,11 @@ class EventLoop {
 
   bool IsInLoopThread() const;
 
+  // Runs on the loop thread after each batch of events has been dispatched:
+  // where owners free objects whose callbacks may still have been on the
+  // stack during the batch (deferred deletion). Set before Run().
+  void SetAfterBatch(std::function<void()> fn) { after_batch_ = std::move(fn); }
+
  private:
   using Clock = std::chrono::steady_clock;
   struct Registration {
@@ -102,6 +107,7 @@ class EventLoop {
   std::mutex posted_mu_;
   std::vector<std::function<void()>> posted_;   // guarded by posted_mu_
   std::vector<std::function<void()>> running_;  // loop thread only
+  std::function<void()> after_batch_;
 };
 
 }  // namespace nodemesh::net

@@ -208,12 +208,16 @@ absl::StatusOr<UniqueFd> ListenTcp(const SocketAddress& addr, int backlog,
   return fd;
 }
 
-absl::StatusOr<UniqueFd> ConnectTcp(const SocketAddress& addr) {
+absl::StatusOr<UniqueFd> ConnectTcp(const SocketAddress& addr, uint32_t mark) {
   const std::string where = absl::StrCat("connect to ", addr.ToString());
   if (!addr.valid()) return absl::InvalidArgumentError(where + ": no address");
   UniqueFd fd(
       ::socket(addr.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!fd) return absl::ErrnoToStatus(errno, where + ": socket");
+  if (mark != 0 &&
+      ::setsockopt(fd.get(), SOL_SOCKET, SO_MARK, &mark, sizeof(mark)) != 0) {
+    return absl::ErrnoToStatus(errno, where + ": SO_MARK");
+  }
   if (::connect(fd.get(), addr.addr(), addr.addr_len()) != 0 &&
       errno != EINPROGRESS) {
     return absl::ErrnoToStatus(errno, where);

@@ -55,7 +55,9 @@ absl::StatusOr<UniqueFd> ListenTcp(const SocketAddress& addr, int backlog,
 
 // Starts a non-blocking connect. The connection is usually still in progress
 // on return: wait for EPOLLOUT, then check SocketError().
-absl::StatusOr<UniqueFd> ConnectTcp(const SocketAddress& addr);
+// A non-zero `mark` is set (SO_MARK) before the connect.
+absl::StatusOr<UniqueFd> ConnectTcp(const SocketAddress& addr,
+                                    uint32_t mark = 0);
 
 // The pending error of a socket (SO_ERROR), e.g. the result of a connect.
 absl::Status SocketError(int fd);

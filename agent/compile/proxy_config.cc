@@ -1,0 +1,456 @@
+#include "agent/compile/proxy_config.h"
+
+#include <algorithm>
+#include <map>
+#include <tuple>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+
+namespace nodemesh::compile {
+namespace {
+
+using model::ResourceKind;
+
+bool Is5xx(int status) { return status >= 500 && status <= 599; }
+
+}  // namespace
+
+bool RetryPolicy::RetriesStatus(int status) const {
+  if (server_error && Is5xx(status)) return true;
+  if (gateway_error && (status == 502 || status == 503 || status == 504))
+    return true;
+  if (client_error && status == 409) return true;
+  return status_503 && status == 503;
+}
+
+std::shared_ptr<const RouteLabels> LabelInterner::Get(
+    const RouteLabels& labels) {
+  std::string key = absl::StrCat(labels.mesh, "\x1f", labels.virtual_service,
+                                 "\x1f", labels.route, "\x1f",
+                                 labels.target_virtual_node);
+  auto& slot = map_[key];
+  if (!slot) slot = std::make_shared<const RouteLabels>(labels);
+  return slot;
+}
+
+const VirtualHost* ProxyConfig::FindHttpHost(std::string_view authority,
+                                             uint16_t dst_port) const {
+  std::string_view host = authority;
+  int explicit_port = -1;
+  // "[v6]:port", "name:port" or "name".
+  size_t colon = host.rfind(':');
+  if (colon != std::string_view::npos && host.find(']', colon) == host.npos &&
+      (host.front() != '[' || (colon > 0 && host[colon - 1] == ']'))) {
+    uint32_t p = 0;
+    if (absl::SimpleAtoi(absl::string_view(host.data() + colon + 1,
+                                           host.size() - colon - 1),
+                         &p) &&
+        p <= 65535) {
+      explicit_port = static_cast<int>(p);
+    }
+    host = host.substr(0, colon);
+  }
+  std::string lowered;
+  if (std::any_of(host.begin(), host.end(),
+                  [](char c) { return c >= 'A' && c <= 'Z'; })) {
+    lowered = absl::AsciiStrToLower(absl::string_view(host.data(), host.size()));
+    host = lowered;
+  }
+  auto it = by_name.find(absl::string_view(host.data(), host.size()));
+  if (it == by_name.end()) return nullptr;
+  const std::vector<uint32_t>& hosts = it->second;
+  auto on_port = [&](int port) -> const VirtualHost* {
+    for (uint32_t i : hosts) {
+      if (virtual_hosts[i].port == port && !virtual_hosts[i].is_tcp())
+        return &virtual_hosts[i];
+    }
+    return nullptr;
+  };
+  if (explicit_port >= 0) return on_port(explicit_port);
+  if (dst_port != 0) {
+    if (const VirtualHost* h = on_port(dst_port)) return h;
+  }
+  // "name" alone: the service's HTTP port (the lowest when it has several).
+  for (uint32_t i : hosts) {
+    if (!virtual_hosts[i].is_tcp()) return &virtual_hosts[i];
+  }
+  return nullptr;
+}
+
+const VirtualHost* ProxyConfig::FindTcpHost(uint16_t dst_port) const {
+  auto it = tcp_by_port.find(dst_port);
+  if (it == tcp_by_port.end() || it->second.size() != 1) return nullptr;
+  return &virtual_hosts[it->second.front()];
+}
+
+namespace {
+
+struct ClusterKey {
+  std::string mesh, node;
+  uint16_t port;
+  friend auto operator<=>(const ClusterKey&, const ClusterKey&) = default;
+};
+
+class Compiler {
+ public:
+  Compiler(const model::Snapshot& snap, const CompileOptions& options,
+           LabelInterner* labels, std::vector<std::string>* warnings)
+      : snap_(snap), options_(options), labels_(labels), warnings_(warnings) {}
+
+  std::shared_ptr<const ProxyConfig> Run() {
+    out_ = std::make_shared<ProxyConfig>();
+    out_->model_version = snap_.version;
+    for (const model::Resource* r : model::SortedResources(snap_.resources)) {
+      switch (r->id.kind) {
+        case ResourceKind::kRoute:
+        case ResourceKind::kGatewayRoute:
+          children_[{r->id.kind, r->id.mesh, r->id.parent}].push_back(r);
+          break;
+        case ResourceKind::kVirtualNode:
+          AddClusters(*r);
+          break;
+        default:
+          break;
+      }
+    }
+    for (const model::Resource* r : model::SortedResources(snap_.resources)) {
+      if (r->id.kind == ResourceKind::kVirtualService) AddVirtualService(*r);
+    }
+    for (const model::Resource* r : model::SortedResources(snap_.resources)) {
+      if (r->id.kind == ResourceKind::kVirtualGateway && WantGateway(*r))
+        AddGateway(*r);
+    }
+    for (uint32_t i = 0; i < out_->virtual_hosts.size(); ++i) {
+      const VirtualHost& h = out_->virtual_hosts[i];
+      out_->by_name[absl::AsciiStrToLower(h.virtual_service)].push_back(i);
+      if (h.is_tcp()) out_->tcp_by_port[h.port].push_back(i);
+    }
+    out_->route_slots = next_slot_;
+    return out_;
+  }
+
+ private:
+  using ChildKey = std::tuple<ResourceKind, std::string, std::string>;
+
+  void Warn(const model::ResourceId& id, const std::string& what) {
+    warnings_->push_back(absl::StrCat(id.ToString(), ": ", what));
+  }
+
+  void AddClusters(const model::Resource& r) {
+    const auto& spec = std::get<model::VirtualNodeSpec>(r.spec);
+    std::vector<uint16_t>& ports = node_ports_[{r.id.mesh, r.id.name}];
+    for (const model::Listener& l : spec.listeners) {
+      Cluster c;
+      c.mesh = r.id.mesh;
+      c.virtual_node = r.id.name;
+      c.port = static_cast<uint16_t>(l.port_mapping.port);
+      c.protocol = l.port_mapping.protocol;
+      c.name = absl::StrCat(c.mesh, "/", c.virtual_node, ":", c.port);
+      if (spec.service_discovery && spec.service_discovery->dns) {
+        const auto& dns = *spec.service_discovery->dns;
+        c.dns_hostname = dns.hostname;
+        c.dns_all_addresses =
+            dns.response_type == model::DnsResponseType::kEndpoints;
+        if (dns.ip_preference) c.ip_preference = *dns.ip_preference;
+      }
+      listener_timeouts_[{c.mesh, c.virtual_node, c.port}] = l.timeout;
+      clusters_[{c.mesh, c.virtual_node, c.port}] =
+          static_cast<uint32_t>(out_->clusters.size());
+      ports.push_back(c.port);
+      out_->clusters.push_back(std::move(c));
+    }
+  }
+
+  // The cluster a route target means: its port, or the node's only
+  // listener, or the listener on the port the service was called on.
+  std::optional<uint32_t> TargetCluster(const std::string& mesh,
+                                        const std::string& node,
+                                        std::optional<int32_t> port,
+                                        uint16_t called_port) {
+    auto ports = node_ports_.find({mesh, node});
+    if (ports == node_ports_.end() || ports->second.empty()) return {};
+    uint16_t p;
+    if (port) {
+      p = static_cast<uint16_t>(*port);
+    } else if (ports->second.size() == 1) {
+      p = ports->second.front();
+    } else {
+      p = called_port;
+    }
+    auto it = clusters_.find({mesh, node, p});
+    if (it == clusters_.end()) return {};
+    return it->second;
+  }
+
+  void AddVirtualService(const model::Resource& r) {
+    const auto& spec = std::get<model::VirtualServiceSpec>(r.spec);
+    if (!spec.provider) return;  // no provider yet: nothing answers
+    if (spec.provider->virtual_node) {
+      AddNodeProvided(r, spec.provider->virtual_node->virtual_node_name);
+    } else if (spec.provider->virtual_router) {
+      AddRouterProvided(r, spec.provider->virtual_router->virtual_router_name);
+    }
+  }
+
+  static RetryPolicy ImplicitRetry() {
+    RetryPolicy p;
+    p.max_retries = 2;
+    p.status_503 = true;
+    p.connection_error = true;
+    p.stream_error = true;
+    return p;
+  }
+
+  // A virtual service backed by a node: one catch-all route per listener.
+  void AddNodeProvided(const model::Resource& vs, const std::string& node) {
+    auto ports = node_ports_.find({vs.id.mesh, node});
+    if (ports == node_ports_.end()) return;
+    for (uint16_t port : ports->second) {
+      uint32_t cluster = clusters_.at({vs.id.mesh, node, port});
+      VirtualHost h;
+      h.mesh = vs.id.mesh;
+      h.virtual_service = vs.id.name;
+      h.port = port;
+      h.protocol = out_->clusters[cluster].protocol;
+      WeightedCluster target{cluster, 1,
+                             labels_->Get({vs.id.mesh, vs.id.name, "", node})};
+      const auto& timeout = listener_timeouts_[{vs.id.mesh, node, port}];
+      if (h.is_tcp()) {
+        TcpRouteEntry e;
+        e.targets.push_back(target);
+        e.index = next_slot_++;
+        if (timeout && timeout->tcp && timeout->tcp->idle)
+          e.idle_timeout = Millis(timeout->tcp->idle->ToMillis());
+        h.tcp_routes.push_back(std::move(e));
+      } else {
+        HttpRouteEntry e;
+        e.targets.push_back(target);
+        e.index = next_slot_++;
+        e.retry = ImplicitRetry();
+        const std::optional<model::HttpTimeout>* t = nullptr;
+        if (timeout) t = timeout->http ? &timeout->http : &timeout->http2;
+        if (t && *t) ApplyTimeout(**t, &e);
+        h.http_routes.push_back(std::move(e));
+      }
+      out_->virtual_hosts.push_back(std::move(h));
+    }
+  }
+
+  static void ApplyTimeout(const model::HttpTimeout& t, HttpRouteEntry* e) {
+    if (t.per_request) e->per_request_timeout = Millis(t.per_request->ToMillis());
+    if (t.idle) e->idle_timeout = Millis(t.idle->ToMillis());
+  }
+
+  static RetryPolicy CompileRetry(const model::RetryPolicy& p) {
+    RetryPolicy out;
+    out.max_retries = static_cast<uint32_t>(std::min<int64_t>(p.max_retries, 100));
+    out.per_try_timeout = Millis(p.per_retry_timeout.ToMillis());
+    for (const std::string& e : p.http_retry_events) {
+      if (e == "server-error") out.server_error = true;
+      if (e == "gateway-error") out.gateway_error = true;
+      if (e == "client-error") out.client_error = true;
+      if (e == "stream-error") out.stream_error = true;
+    }
+    if (!p.tcp_retry_events.empty()) out.connection_error = true;
+    return out;
+  }
+
+  void AddRouterProvided(const model::Resource& vs, const std::string& router) {
+    auto rit = snap_.resources.find(model::ResourceIdView(
+        ResourceKind::kVirtualRouter, vs.id.mesh, "", router));
+    if (rit == snap_.resources.end()) return;
+    const auto& rspec = std::get<model::VirtualRouterSpec>(rit->second->spec);
+    const auto& routes = children_[{ResourceKind::kRoute, vs.id.mesh, router}];
+    for (const model::VirtualRouterListener& l : rspec.listeners) {
+      VirtualHost h;
+      h.mesh = vs.id.mesh;
+      h.virtual_service = vs.id.name;
+      h.port = static_cast<uint16_t>(l.port_mapping.port);
+      h.protocol = l.port_mapping.protocol;
+      for (const model::Resource* route : routes) {
+        AddRoute(*route, rspec.listeners.size() > 1, &h);
+      }
+      SortRoutes(&h.http_routes);
+      out_->virtual_hosts.push_back(std::move(h));
+    }
+  }
+
+  std::vector<WeightedCluster> Targets(const model::Resource& route,
+                                       const model::RouteAction& action,
+                                       const VirtualHost& h) {
+    std::vector<WeightedCluster> out;
+    for (const model::WeightedTarget& t : action.weighted_targets) {
+      auto cluster = TargetCluster(route.id.mesh, t.virtual_node, t.port, h.port);
+      if (!cluster) {
+        Warn(route.id, absl::StrCat("target virtual node ", t.virtual_node,
+                                    " has no listener for port ",
+                                    t.port ? *t.port : h.port,
+                                    "; target skipped"));
+        continue;
+      }
+      out.push_back({*cluster, static_cast<uint32_t>(std::max(0, t.weight)),
+                     labels_->Get({route.id.mesh, h.virtual_service,
+                                   route.id.name, t.virtual_node})});
+    }
+    return out;
+  }
+
+  void AddRoute(const model::Resource& route, bool several_listeners,
+                VirtualHost* h) {
+    const auto& spec = std::get<model::RouteSpec>(route.spec);
+    if (h->is_tcp()) {
+      if (!spec.tcp_route) return;
+      const auto& tr = *spec.tcp_route;
+      if (tr.match && tr.match->port && *tr.match->port != h->port) return;
+      TcpRouteEntry e;
+      e.name = route.id.name;
+      e.targets = Targets(route, tr.action, *h);
+      if (e.targets.empty()) return;
+      e.index = next_slot_++;
+      if (tr.timeout && tr.timeout->idle)
+        e.idle_timeout = Millis(tr.timeout->idle->ToMillis());
+      h->tcp_routes.push_back(std::move(e));
+      return;
+    }
+    // HTTP/2 and gRPC routes arrive with the HTTP/2 proxy; an http listener
+    // serves httpRoutes.
+    if (!spec.http_route || h->protocol != model::PortProtocol::kHttp) return;
+    const model::HttpRoute& hr = *spec.http_route;
+    if (hr.match.port && *hr.match.port != h->port) return;
+    (void)several_listeners;
+    auto matcher = proxy::HttpRouteMatcher::Compile(hr.match);
+    if (!matcher.ok()) {
+      Warn(route.id, absl::StrCat("spec.httpRoute.",
+                                  std::string(matcher.status().message()),
+                                  "; route skipped"));
+      return;
+    }
+    HttpRouteEntry e;
+    e.name = route.id.name;
+    e.priority = spec.priority.value_or(-1);
+    e.matcher = std::move(*matcher);
+    e.targets = Targets(route, hr.action, *h);
+    if (e.targets.empty()) return;
+    e.index = next_slot_++;
+    e.retry = hr.retry_policy ? CompileRetry(*hr.retry_policy) : ImplicitRetry();
+    if (hr.timeout) ApplyTimeout(*hr.timeout, &e);
+    h->http_routes.push_back(std::move(e));
+  }
+
+  template <typename Entry>
+  static void SortRoutes(std::vector<Entry>* routes) {
+    std::stable_sort(routes->begin(), routes->end(),
+                     [](const Entry& a, const Entry& b) {
+                       bool ap = a.priority >= 0, bp = b.priority >= 0;
+                       if (ap != bp) return ap;
+                       if (ap && a.priority != b.priority)
+                         return a.priority < b.priority;
+                       int as = a.matcher.Specificity();
+                       int bs = b.matcher.Specificity();
+                       if (as != bs) return as > bs;
+                       return a.name < b.name;
+                     });
+  }
+
+  bool WantGateway(const model::Resource& r) const {
+    if (options_.gateways.empty()) return true;
+    std::string name = absl::StrCat(r.id.mesh, "/", r.id.name);
+    return std::find(options_.gateways.begin(), options_.gateways.end(),
+                     name) != options_.gateways.end();
+  }
+
+  // The virtual host a gateway route's target means.
+  std::optional<uint32_t> FindHost(const std::string& mesh,
+                                   const std::string& service,
+                                   std::optional<int32_t> port) const {
+    std::optional<uint32_t> only;
+    int count = 0;
+    for (uint32_t i = 0; i < out_->virtual_hosts.size(); ++i) {
+      const VirtualHost& h = out_->virtual_hosts[i];
+      if (h.mesh != mesh || h.virtual_service != service || h.is_tcp())
+        continue;
+      if (port && h.port == *port) return i;
+      if (!only) only = i;
+      ++count;
+    }
+    if (port) return {};
+    return only;
+  }
+
+  void AddGateway(const model::Resource& r) {
+    const auto& spec = std::get<model::VirtualGatewaySpec>(r.spec);
+    const auto& routes =
+        children_[{ResourceKind::kGatewayRoute, r.id.mesh, r.id.name}];
+    for (const model::VirtualGatewayListener& l : spec.listeners) {
+      if (l.port_mapping.protocol != model::PortProtocol::kHttp) {
+        Warn(r.id, absl::StrCat("listener on port ", l.port_mapping.port, " (",
+                                std::string(model::EnumName(l.port_mapping.protocol)),
+                                ") is not served yet: only http gateways"));
+        continue;
+      }
+      GatewayListener g;
+      g.mesh = r.id.mesh;
+      g.virtual_gateway = r.id.name;
+      g.port = static_cast<uint16_t>(l.port_mapping.port);
+      g.protocol = l.port_mapping.protocol;
+      for (const model::Resource* gr : routes) {
+        const auto& gspec = std::get<model::GatewayRouteSpec>(gr->spec);
+        if (!gspec.http_route) continue;
+        const auto& hr = *gspec.http_route;
+        if (hr.match.port && *hr.match.port != g.port) continue;
+        auto matcher = proxy::HttpRouteMatcher::Compile(hr.match);
+        if (!matcher.ok()) {
+          Warn(gr->id, absl::StrCat("spec.httpRoute.",
+                                    std::string(matcher.status().message()),
+                                    "; gateway route skipped"));
+          continue;
+        }
+        auto host = FindHost(r.id.mesh, hr.action.target.virtual_service_name,
+                             hr.action.target.port);
+        if (!host) {
+          Warn(gr->id, absl::StrCat("target virtual service ",
+                                    hr.action.target.virtual_service_name,
+                                    " has no http provider; route skipped"));
+          continue;
+        }
+        GatewayRouteEntry e;
+        e.name = gr->id.name;
+        e.priority = gspec.priority.value_or(-1);
+        e.matcher = std::move(*matcher);
+        e.virtual_host = *host;
+        const auto& rw = hr.action.rewrite;
+        if (rw && rw->hostname && rw->hostname->default_target_hostname ==
+                                      model::DefaultGatewayRouteRewrite::kDisabled)
+          e.rewrite_host = false;
+        g.routes.push_back(std::move(e));
+      }
+      SortRoutes(&g.routes);
+      out_->gateways.push_back(std::move(g));
+    }
+  }
+
+  const model::Snapshot& snap_;
+  const CompileOptions& options_;
+  LabelInterner* labels_;
+  std::vector<std::string>* warnings_;
+  std::shared_ptr<ProxyConfig> out_;
+  uint32_t next_slot_ = 0;
+  std::map<ChildKey, std::vector<const model::Resource*>> children_;
+  std::map<std::pair<std::string, std::string>, std::vector<uint16_t>>
+      node_ports_;
+  std::map<ClusterKey, uint32_t> clusters_;
+  std::map<ClusterKey, std::optional<model::ListenerTimeout>>
+      listener_timeouts_;
+};
+
+}  // namespace
+
+std::shared_ptr<const ProxyConfig> CompileProxyConfig(
+    const model::Snapshot& snapshot, const CompileOptions& options,
+    LabelInterner* labels, std::vector<std::string>* warnings) {
+  return Compiler(snapshot, options, labels, warnings).Run();
+}
+
+}  // namespace nodemesh::compile

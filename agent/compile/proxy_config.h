@@ -1,0 +1,157 @@
+#pragma once
+
+// The proxy's view of the mesh: a model snapshot compiled into lookup tables
+// that worker threads read without locks. Built on the main thread, published
+// as shared_ptr<const ProxyConfig>, never modified after.
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "agent/model/snapshot.h"
+#include "agent/net/socket.h"
+#include "agent/proxy/route_match.h"
+
+namespace nodemesh::compile {
+
+using Millis = std::chrono::milliseconds;
+
+// Where the requests of one virtual node listener port go: the unit that
+// endpoints, pools and balancing are kept for (Envoy's "cluster").
+struct Cluster {
+  std::string name;  // "<mesh>/<virtual node>:<port>"
+  std::string mesh;
+  std::string virtual_node;
+  uint16_t port = 0;
+  model::PortProtocol protocol = model::PortProtocol::kHttp;
+  // dns service discovery; empty when the node has none (awsCloudMap, or
+  // none at all: the workload registry serves those).
+  std::string dns_hostname;
+  bool dns_all_addresses = false;  // ENDPOINTS; LOADBALANCER takes one
+  model::IpPreference ip_preference = model::IpPreference::kIPv4Preferred;
+};
+
+// The labels a request is counted under. Interned: compiling an unchanged
+// route again yields the same object, so per-worker counters keyed by its
+// address survive reloads.
+struct RouteLabels {
+  std::string mesh;
+  std::string virtual_service;
+  std::string route;  // "" for a virtual service backed by a node directly
+  std::string target_virtual_node;
+};
+
+struct WeightedCluster {
+  uint32_t cluster = 0;  // index into ProxyConfig::clusters
+  uint32_t weight = 0;
+  std::shared_ptr<const RouteLabels> labels;
+};
+
+// App Mesh retry events, resolved into the checks the proxy makes.
+struct RetryPolicy {
+  uint32_t max_retries = 0;
+  Millis per_try_timeout{0};    // 0: none
+  bool server_error = false;    // any 5xx
+  bool gateway_error = false;   // 502, 503, 504
+  bool client_error = false;    // 409
+  bool status_503 = false;      // App Mesh's implicit policy
+  bool stream_error = false;    // upstream reset before a response
+  bool connection_error = false;  // connect failed
+
+  bool RetriesStatus(int status) const;
+};
+
+struct HttpRouteEntry {
+  std::string name;
+  int32_t priority = -1;  // -1: none
+  proxy::HttpRouteMatcher matcher;
+  std::vector<WeightedCluster> targets;
+  uint32_t index = 0;  // global over the config: per-worker balancer slot
+  RetryPolicy retry;
+  Millis per_request_timeout{15000};  // 0: none
+  Millis idle_timeout{0};             // 0: none
+};
+
+struct TcpRouteEntry {
+  std::string name;
+  std::vector<WeightedCluster> targets;
+  uint32_t index = 0;
+  Millis idle_timeout{0};
+};
+
+// One port of a virtual service, as callers reach it ("name:port").
+struct VirtualHost {
+  std::string mesh;
+  std::string virtual_service;
+  uint16_t port = 0;
+  model::PortProtocol protocol = model::PortProtocol::kHttp;
+  // Sorted: priority ascending, then routes without priority by
+  // specificity (path exact, path regex, longest prefix), then by name.
+  std::vector<HttpRouteEntry> http_routes;
+  std::vector<TcpRouteEntry> tcp_routes;
+  bool is_tcp() const { return protocol == model::PortProtocol::kTcp; }
+};
+
+struct GatewayRouteEntry {
+  std::string name;
+  int32_t priority = -1;
+  proxy::HttpRouteMatcher matcher;
+  uint32_t virtual_host = 0;  // index into ProxyConfig::virtual_hosts
+  bool rewrite_host = true;   // App Mesh's default: Host := service name
+};
+
+// A VirtualGateway listener this node serves.
+struct GatewayListener {
+  std::string mesh;
+  std::string virtual_gateway;
+  uint16_t port = 0;
+  model::PortProtocol protocol = model::PortProtocol::kHttp;
+  std::vector<GatewayRouteEntry> routes;  // sorted like HttpRouteEntry
+};
+
+struct ProxyConfig {
+  uint64_t model_version = 0;
+  std::vector<Cluster> clusters;
+  std::vector<VirtualHost> virtual_hosts;
+  std::vector<GatewayListener> gateways;
+  uint32_t route_slots = 0;  // HttpRouteEntry/TcpRouteEntry::index bound
+
+  // "name" (lowercase) -> virtual hosts of that service, one per port.
+  absl::flat_hash_map<std::string, std::vector<uint32_t>> by_name;
+  // Port -> TCP virtual hosts on it (outbound TCP has no Host header).
+  absl::flat_hash_map<uint16_t, std::vector<uint32_t>> tcp_by_port;
+
+  // The virtual host for a request's authority ("name" or "name:port") and
+  // the port it was sent to (0 when unknown). Null when none matches.
+  const VirtualHost* FindHttpHost(std::string_view authority,
+                                  uint16_t dst_port) const;
+  // The TCP virtual host a connection to `dst_port` means, when the port
+  // names exactly one.
+  const VirtualHost* FindTcpHost(uint16_t dst_port) const;
+};
+
+// Interns RouteLabels across compilations (main thread only).
+class LabelInterner {
+ public:
+  std::shared_ptr<const RouteLabels> Get(const RouteLabels& labels);
+
+ private:
+  absl::flat_hash_map<std::string, std::shared_ptr<const RouteLabels>> map_;
+};
+
+struct CompileOptions {
+  // VirtualGateways this node runs, "mesh/name"; empty: every one.
+  std::vector<std::string> gateways;
+};
+
+// Compiles a valid snapshot. Problems that validation lets through (a
+// target port that no listener has, a regex RE2 refuses) skip the route
+// with a warning in `warnings`; they never fail the whole config.
+std::shared_ptr<const ProxyConfig> CompileProxyConfig(
+    const model::Snapshot& snapshot, const CompileOptions& options,
+    LabelInterner* labels, std::vector<std::string>* warnings);
+
+}  // namespace nodemesh::compile

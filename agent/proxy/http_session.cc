@@ -1,0 +1,741 @@
+#include "agent/proxy/http_session.h"
+
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+
+#include "agent/http/http1_writer.h"
+#include "agent/proxy/route_match.h"
+#include "agent/proxy/tcp_session.h"
+
+namespace nodemesh::proxy {
+namespace {
+
+thread_local char read_scratch[64 * 1024];
+
+// Bytes of pipelined input held before the client stops being read.
+constexpr size_t kMaxBufferedInput = 64 * 1024;
+
+bool IsFramingField(std::string_view name) {
+  return http::EqualsIgnoreCase(name, "content-length") ||
+         http::EqualsIgnoreCase(name, "transfer-encoding");
+}
+
+// Fields that never travel in a trailer section (RFC 9110 6.5.1): framing,
+// routing and hop-by-hop ones.
+bool IsForbiddenTrailer(std::string_view name) {
+  return IsFramingField(name) || http::EqualsIgnoreCase(name, "host") ||
+         http::IsHopByHopHeader(name);
+}
+
+void AppendHex(uint64_t v, int digits, std::string* out) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (int i = digits - 1; i >= 0; --i) out->push_back(kHex[(v >> (i * 4)) & 15]);
+}
+
+// The authority of an absolute-form target ("http://h:1/p" -> "h:1"),
+// which wins over Host (RFC 9112 3.2.2); empty for origin-form.
+std::string_view AbsoluteAuthority(std::string_view target) {
+  size_t scheme = target.find("://");
+  if (target.empty() || target.front() == '/' || scheme == target.npos)
+    return {};
+  std::string_view rest = target.substr(scheme + 3);
+  return rest.substr(0, rest.find_first_of("/?#"));
+}
+
+// CONNECT's target must be authority-form: host:port, nothing else.
+bool IsAuthorityForm(std::string_view target) {
+  size_t colon = target.rfind(':');
+  if (colon == target.npos || colon == 0 || colon + 1 == target.size())
+    return false;
+  for (char c : target.substr(colon + 1)) {
+    if (c < '0' || c > '9') return false;
+  }
+  return target.find_first_of("/?#@ ") == target.npos;
+}
+
+}  // namespace
+
+HttpSession::HttpSession(Worker* worker, net::UniqueFd fd, ConnectionInfo info)
+    : worker_(worker),
+      fd_(std::move(fd)),
+      info_(std::move(info)),
+      parser_(http::Http1Parser::Mode::kRequest, this) {
+  std::string peer = info_.peer.ToString();
+  size_t colon = peer.rfind(':');
+  peer_ip_ = peer.substr(0, colon);
+  if (peer_ip_.size() > 1 && peer_ip_.front() == '[')
+    peer_ip_ = peer_ip_.substr(1, peer_ip_.size() - 2);
+}
+
+HttpSession::~HttpSession() = default;
+
+void HttpSession::Start() {
+  last_activity_ = Clock::now();
+  interest_ = EPOLLIN;
+  auto s = worker_->loop()->Add(fd_.get(), interest_,
+                                [this](uint32_t ev) { OnEvents(ev); });
+  if (!s.ok()) Close();
+}
+
+void HttpSession::UpdateInterest() {
+  if (closed_) return;
+  uint32_t want = 0;
+  bool upstream_full =
+      upstream_ != nullptr &&
+      upstream_->pending_output() > worker_->options().high_watermark;
+  if (!read_eof_ && !upstream_full && in_.size() - in_off_ < kMaxBufferedInput)
+    want |= EPOLLIN;
+  if (out_.size() > out_off_) want |= EPOLLOUT;
+  if (want != interest_) {
+    interest_ = want;
+    (void)worker_->loop()->Modify(fd_.get(), want);
+  }
+}
+
+void HttpSession::OnEvents(uint32_t events) {
+  if (closed_) return;
+  if (events & EPOLLOUT) {
+    FlushDownstream();
+    if (closed_) return;
+  }
+  if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) OnReadable();
+}
+
+void HttpSession::OnReadable() {
+  ssize_t n = ::read(fd_.get(), read_scratch, sizeof(read_scratch));
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+    Close();
+    return;
+  }
+  last_activity_ = Clock::now();
+  if (n == 0) {
+    read_eof_ = true;
+    // A client that half-closes after a complete request still gets its
+    // response; one that leaves mid-request or between requests is gone.
+    if (state_ == State::kIdle || !request_complete_ || request_upgrade_) {
+      if (!parser_.message_in_progress() || state_ != State::kIdle) {
+        Close();
+        return;
+      }
+      parser_.FeedEof();
+      Close();
+      return;
+    }
+    close_after_flush_ = true;
+    UpdateInterest();
+    return;
+  }
+  worker_->stats().bytes_received += static_cast<uint64_t>(n);
+  if (in_off_ == in_.size()) {
+    in_.clear();
+    in_off_ = 0;
+  }
+  in_.append(read_scratch, static_cast<size_t>(n));
+  Consume();
+  if (!closed_) UpdateInterest();
+}
+
+void HttpSession::Consume() {
+  while (!closed_ && in_off_ < in_.size() && !parser_.paused() &&
+         !parser_.upgraded() && !in_feed_) {
+    std::string_view data(in_.data() + in_off_, in_.size() - in_off_);
+    in_feed_ = true;
+    size_t used = parser_.Feed(data);
+    in_feed_ = false;
+    if (closed_) return;
+    in_off_ += used;
+    if (parser_.has_error()) {
+      // Nothing after a bad request can be trusted: answer and close.
+      close_after_flush_ = true;
+      if (state_ == State::kForwarding && upstream_ != nullptr) {
+        upstream_->Detach(false);
+        upstream_ = nullptr;
+      }
+      if (!response_started_) {
+        request_complete_ = true;
+        AppendLocalReply(LocalReason::kBadRequest, parser_.error().status,
+                         true, false, &out_);
+        ++worker_->stats().local_replies[static_cast<size_t>(
+            LocalReason::kBadRequest)];
+      }
+      FlushDownstream();
+      return;
+    }
+    if (used == 0) break;
+  }
+  if (in_off_ == in_.size()) {
+    in_.clear();
+    in_off_ = 0;
+  } else if (in_off_ > in_.size() / 2) {
+    in_.erase(0, in_off_);
+    in_off_ = 0;
+  }
+}
+
+void HttpSession::FlushDownstream() {
+  while (out_off_ < out_.size()) {
+    ssize_t n = ::send(fd_.get(), out_.data() + out_off_, out_.size() - out_off_,
+                       MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      Close();
+      return;
+    }
+    worker_->stats().bytes_sent += static_cast<uint64_t>(n);
+    out_off_ += static_cast<size_t>(n);
+  }
+  if (out_off_ == out_.size()) {
+    out_.clear();
+    out_off_ = 0;
+    if (close_after_flush_ && state_ != State::kForwarding) {
+      Close();
+      return;
+    }
+    // The client caught up: let the upstream speak again.
+    if (upstream_ != nullptr) upstream_->SetReadPaused(false);
+  }
+  UpdateInterest();
+}
+
+void HttpSession::Close() {
+  if (closed_) return;
+  closed_ = true;
+  if (upstream_ != nullptr) {
+    upstream_->Detach(false);
+    upstream_ = nullptr;
+  }
+  if (fd_.valid()) {
+    worker_->loop()->Remove(fd_.get());
+    fd_.Reset();
+  }
+  --worker_->stats().downstream_cx_active;
+  worker_->Retire(this);
+}
+
+void HttpSession::Drain() {
+  draining_ = true;
+  if (state_ == State::kIdle && !parser_.message_in_progress() &&
+      out_off_ == out_.size()) {
+    Close();
+  } else {
+    close_after_flush_ = true;
+  }
+}
+
+// ---- Requests ----
+
+void HttpSession::ResetExchange() {
+  state_ = State::kIdle;
+  vhost_ = nullptr;
+  route_ = nullptr;
+  target_ = nullptr;
+  rewrite_host_ = false;
+  request_complete_ = false;
+  deadline_ = Clock::time_point::max();
+  try_deadline_ = Clock::time_point::max();
+  tx_.clear();
+  replay_ok_ = true;
+  attempts_ = 0;
+  tried_.clear();
+  response_started_ = false;
+  response_chunked_ = false;
+  response_trailers_done_ = false;
+  upstream_keep_alive_ = true;
+  response_upgrade_ = false;
+  status_ = 0;
+  last_failure_ = LocalReason::kConnectFailure;
+}
+
+void HttpSession::OnHeaders(const http::MessageHead& head) {
+  ResetExchange();
+  ++worker_->stats().downstream_rq_total;
+  start_ = Clock::now();
+  state_ = State::kForwarding;
+  method_.assign(head.method);
+  is_head_ = head.method == "HEAD";
+  request_keep_alive_ = head.keep_alive && !draining_;
+  request_has_body_ = head.framing != http::BodyFraming::kNone;
+  request_chunked_ = head.framing == http::BodyFraming::kChunked;
+  request_upgrade_ = head.upgrade || head.connect;
+  request_connect_ = head.connect;
+  request_minor_ = head.version_minor;
+  if (head.connect && !IsAuthorityForm(head.target)) {
+    Reply(LocalReason::kBadRequest);
+    return;
+  }
+  if (!Route(head)) return;
+  if (head.expect_continue) {
+    // Answered here, as Envoy does: the upstream never sees Expect.
+    out_.append("HTTP/1.1 100 Continue\r\n\r\n");
+  }
+  StartAttempt();
+}
+
+bool HttpSession::Route(const http::MessageHead& head) {
+  snap_ = worker_->snapshot();
+  const compile::ProxyConfig& config = *snap_->config;
+  std::string_view authority = AbsoluteAuthority(head.target);
+  if (head.connect) authority = head.target;
+  if (authority.empty()) authority = head.headers.Get("host").value_or("");
+  RequestView view;
+  view.method = head.method;
+  if (head.connect) {
+    view.path = "/";
+  } else {
+    SplitTarget(head.target, &view.path, &view.query);
+  }
+  view.scheme = "http";
+  view.authority = authority;
+  view.headers = &head.headers;
+  uint16_t dst_port = info_.original_dst ? info_.original_dst->port() : 0;
+  if (info_.outbound) {
+    view.port = dst_port;
+    vhost_ = config.FindHttpHost(authority, dst_port);
+  } else {
+    view.port = info_.listener_port;
+    for (const compile::GatewayListener& g : config.gateways) {
+      if (g.port != info_.listener_port) continue;
+      for (const compile::GatewayRouteEntry& e : g.routes) {
+        if (e.matcher.Matches(view)) {
+          vhost_ = &config.virtual_hosts[e.virtual_host];
+          rewrite_host_ = e.rewrite_host;
+          break;
+        }
+      }
+      break;
+    }
+  }
+  if (vhost_ == nullptr || vhost_->is_tcp()) {
+    Reply(LocalReason::kNoRoute);
+    return false;
+  }
+  if (!info_.outbound) view.port = vhost_->port;
+  for (const compile::HttpRouteEntry& r : vhost_->http_routes) {
+    if (r.matcher.Matches(view)) {
+      route_ = &r;
+      break;
+    }
+  }
+  if (route_ == nullptr) {
+    Reply(LocalReason::kNoRoute);
+    return false;
+  }
+  target_ = worker_->PickTarget(route_->targets, route_->index);
+  if (target_ == nullptr) {
+    Reply(LocalReason::kNoHealthyUpstream);
+    return false;
+  }
+  BuildUpstreamHead(head, authority);
+  return true;
+}
+
+void HttpSession::BuildUpstreamHead(const http::MessageHead& head,
+                                    std::string_view authority) {
+  // Origin-form towards the endpoint, whatever form the client used.
+  std::string_view target = head.target;
+  if (!head.connect && !target.empty() && target.front() != '/' &&
+      target != "*") {
+    size_t scheme = target.find("://");
+    size_t slash = target.find('/', scheme == target.npos ? 0 : scheme + 3);
+    target = slash == target.npos ? std::string_view("/") : target.substr(slash);
+  }
+  tx_.append(head.method).append(" ").append(target).append(" HTTP/1.1\r\n");
+  tx_.append("host: ");
+  if (rewrite_host_) {
+    tx_.append(vhost_->virtual_service);
+  } else {
+    tx_.append(authority);
+  }
+  tx_.append("\r\n");
+  xff_.clear();
+  request_id_.clear();
+  bool has_proto = false;
+  for (const http::HeaderField& f : head.headers) {
+    if (http::IsHopByHopHeader(f.name, head.headers) ||
+        IsFramingField(f.name) || http::EqualsIgnoreCase(f.name, "host") ||
+        http::EqualsIgnoreCase(f.name, "expect")) {
+      continue;
+    }
+    if (http::EqualsIgnoreCase(f.name, "x-forwarded-for")) {
+      if (!xff_.empty()) xff_.append(", ");
+      xff_.append(f.value);
+      continue;
+    }
+    if (http::EqualsIgnoreCase(f.name, "x-request-id")) {
+      if (request_id_.empty()) request_id_.assign(f.value);
+      continue;
+    }
+    if (http::EqualsIgnoreCase(f.name, "x-forwarded-proto")) has_proto = true;
+    tx_.append(f.name).append(": ").append(f.value).append("\r\n");
+  }
+  if (!xff_.empty()) xff_.append(", ");
+  xff_.append(peer_ip_);
+  tx_.append("x-forwarded-for: ").append(xff_).append("\r\n");
+  if (!has_proto) tx_.append("x-forwarded-proto: http\r\n");
+  if (request_id_.empty()) {
+    // A version 4 UUID from the worker's generator: no syscall, no lock.
+    uint64_t a = NextRandom(worker_->rng());
+    uint64_t b = NextRandom(worker_->rng());
+    a = (a & ~0xf000ULL) | 0x4000ULL;
+    b = (b & ~(3ULL << 62)) | (2ULL << 62);
+    AppendHex(a >> 32, 8, &request_id_);
+    request_id_.push_back('-');
+    AppendHex(a >> 16, 4, &request_id_);
+    request_id_.push_back('-');
+    AppendHex(a, 4, &request_id_);
+    request_id_.push_back('-');
+    AppendHex(b >> 48, 4, &request_id_);
+    request_id_.push_back('-');
+    AppendHex(b, 12, &request_id_);
+  }
+  tx_.append("x-request-id: ").append(request_id_).append("\r\n");
+  if (head.framing == http::BodyFraming::kContentLength) {
+    tx_.append("content-length: ");
+    tx_.append(std::to_string(head.content_length));
+    tx_.append("\r\n");
+  } else if (request_chunked_) {
+    tx_.append("transfer-encoding: chunked\r\n");
+  }
+  if (head.upgrade) {
+    tx_.append("connection: upgrade\r\nupgrade: ")
+        .append(head.headers.Get("upgrade").value_or(""))
+        .append("\r\n");
+  }
+  tx_.append("\r\n");
+}
+
+void HttpSession::SendToUpstream(std::string_view framed) {
+  if (replay_ok_) {
+    if (tx_.size() + framed.size() > worker_->options().retry_buffer_bytes) {
+      // Past the retry buffer: stream on, but this request is not retried.
+      replay_ok_ = false;
+      tx_.clear();
+    } else {
+      tx_.append(framed);
+    }
+  }
+  if (upstream_ != nullptr) upstream_->Send(framed);
+}
+
+void HttpSession::OnBody(std::string_view data) {
+  if (state_ != State::kForwarding || data.empty()) return;
+  if (request_chunked_) {
+    frame_.clear();
+    http::AppendChunk(data, &frame_);
+    SendToUpstream(frame_);
+  } else {
+    SendToUpstream(data);
+  }
+}
+
+void HttpSession::OnTrailers(const http::HeaderList& trailers) {
+  if (state_ != State::kForwarding || !request_chunked_) return;
+  fields_.clear();
+  for (const http::HeaderField& f : trailers) {
+    if (!IsForbiddenTrailer(f.name)) fields_.push_back(f);
+  }
+  frame_.clear();
+  http::AppendLastChunk(fields_, &frame_);
+  SendToUpstream(frame_);
+  request_chunked_ = false;  // the last chunk is written
+}
+
+void HttpSession::OnMessageComplete() {
+  request_complete_ = true;
+  if (!parser_.upgraded()) parser_.Pause();  // one request at a time
+  if (state_ == State::kReplied) {
+    FinishExchange();
+    return;
+  }
+  if (state_ != State::kForwarding) return;
+  if (request_chunked_) {
+    frame_.clear();
+    http::AppendLastChunk({}, &frame_);
+    SendToUpstream(frame_);
+    request_chunked_ = false;
+  }
+  if (route_ != nullptr && route_->per_request_timeout.count() > 0 &&
+      !request_upgrade_) {
+    deadline_ = Clock::now() + route_->per_request_timeout;
+  }
+}
+
+// ---- Attempts ----
+
+void HttpSession::StartAttempt() {
+  ++attempts_;
+  std::optional<net::SocketAddress> ep =
+      worker_->PickEndpoint(*snap_, target_->cluster, tried_);
+  if (!ep) {
+    Reply(tried_.empty() ? LocalReason::kNoHealthyUpstream : last_failure_);
+    return;
+  }
+  tried_.push_back(*ep);
+  ++worker_->stats().upstream_rq_total;
+  upstream_ = worker_->AcquireUpstream(*ep);
+  if (upstream_ == nullptr) {
+    OnUpstreamFailure(UpstreamFailure::kConnect);
+    return;
+  }
+  upstream_->Attach(this);
+  upstream_->ExpectResponseTo(method_);
+  upstream_->Send(tx_);
+  try_deadline_ = route_->retry.per_try_timeout.count() > 0
+                      ? Clock::now() + route_->retry.per_try_timeout
+                      : Clock::time_point::max();
+}
+
+bool HttpSession::CanRetry() const {
+  return replay_ok_ && !response_started_ &&
+         attempts_ <= route_->retry.max_retries;
+}
+
+void HttpSession::Retry() {
+  ++worker_->stats().retries;
+  StartAttempt();
+}
+
+void HttpSession::OnUpstreamFailure(UpstreamFailure failure) {
+  upstream_ = nullptr;
+  if (state_ != State::kForwarding) return;
+  if (response_started_) {
+    Close();  // mid-response: the client must see the truncation
+    return;
+  }
+  const compile::RetryPolicy& p = route_->retry;
+  bool retriable = false;
+  switch (failure) {
+    case UpstreamFailure::kConnect:
+      last_failure_ = LocalReason::kConnectFailure;
+      retriable = p.connection_error || p.stream_error;
+      break;
+    case UpstreamFailure::kReset:
+      last_failure_ = LocalReason::kUpstreamReset;
+      retriable = p.stream_error;
+      break;
+    case UpstreamFailure::kBadResponse:
+      last_failure_ = LocalReason::kBadResponse;
+      retriable = p.server_error || p.gateway_error;
+      break;
+  }
+  if (retriable && CanRetry()) {
+    Retry();
+    return;
+  }
+  Reply(last_failure_);
+}
+
+void HttpSession::OnResponseHead(const http::MessageHead& head) {
+  if (state_ != State::kForwarding) return;
+  int status = head.status_code;
+  // Interim responses: the client got its 100 from us already.
+  if (status < 200 && status != 101) return;
+  try_deadline_ = Clock::time_point::max();
+  if (route_->retry.RetriesStatus(status) && CanRetry()) {
+    upstream_->Detach(false);
+    upstream_ = nullptr;
+    Retry();
+    return;
+  }
+  response_started_ = true;
+  status_ = status;
+  upstream_keep_alive_ = head.keep_alive;
+  response_upgrade_ = status == 101 || (request_connect_ && status < 300);
+  bool close = !request_keep_alive_ || draining_ ||
+               (request_has_body_ && !request_complete_);
+  fields_.clear();
+  for (const http::HeaderField& f : head.headers) {
+    if (http::IsHopByHopHeader(f.name, head.headers)) continue;
+    if (IsFramingField(f.name) &&
+        (head.framing != http::BodyFraming::kNone || status == 204)) {
+      continue;
+    }
+    fields_.push_back(f);
+  }
+  std::optional<uint64_t> length;
+  response_chunked_ = false;
+  switch (head.framing) {
+    case http::BodyFraming::kContentLength:
+      length = head.content_length;
+      break;
+    case http::BodyFraming::kChunked:
+    case http::BodyFraming::kUntilClose:
+      if (request_minor_ >= 1) {
+        response_chunked_ = true;
+        fields_.push_back({"transfer-encoding", "chunked"});
+      } else {
+        close = true;  // HTTP/1.0: the close delimits the body
+      }
+      break;
+    case http::BodyFraming::kNone:
+      break;
+  }
+  if (response_upgrade_) {
+    if (status == 101) {
+      fields_.push_back({"connection", "upgrade"});
+      if (auto up = head.headers.Get("upgrade")) fields_.push_back({"upgrade", *up});
+    }
+  } else if (close) {
+    fields_.push_back({"connection", "close"});
+    close_after_flush_ = true;
+  }
+  http::AppendResponseHead(status, fields_, length, &out_);
+}
+
+void HttpSession::OnResponseBody(std::string_view data) {
+  if (!response_started_ || data.empty()) return;
+  if (response_chunked_) {
+    http::AppendChunk(data, &out_);
+  } else {
+    out_.append(data);
+  }
+  last_activity_ = Clock::now();
+  FlushDownstream();
+  if (closed_) return;
+  if (upstream_ != nullptr &&
+      out_.size() - out_off_ > worker_->options().high_watermark) {
+    upstream_->SetReadPaused(true);
+  }
+}
+
+void HttpSession::OnResponseTrailers(const http::HeaderList& trailers) {
+  if (!response_started_ || !response_chunked_) return;
+  fields_.clear();
+  for (const http::HeaderField& f : trailers) {
+    if (!IsForbiddenTrailer(f.name)) fields_.push_back(f);
+  }
+  http::AppendLastChunk(fields_, &out_);
+  response_trailers_done_ = true;
+}
+
+void HttpSession::OnResponseComplete() {
+  if (!response_started_) return;
+  if (response_upgrade_) {
+    StartTunnel();
+    return;
+  }
+  if (response_chunked_ && !response_trailers_done_)
+    http::AppendLastChunk({}, &out_);
+  Record(status_);
+  if (upstream_ != nullptr) {
+    upstream_->Detach(upstream_keep_alive_ && request_complete_);
+    upstream_ = nullptr;
+  }
+  if (!request_complete_) close_after_flush_ = true;
+  FinishExchange();
+}
+
+void HttpSession::Record(int status) {
+  WorkerStats& s = worker_->stats();
+  if (target_ == nullptr) return;
+  const compile::RouteLabels* labels = target_->labels.get();
+  ++s.requests[{labels, status}];
+  s.durations[labels].Record(
+      std::chrono::duration<double>(Clock::now() - start_).count());
+}
+
+void HttpSession::Reply(LocalReason reason, int status) {
+  ++worker_->stats().local_replies[static_cast<size_t>(reason)];
+  if (upstream_ != nullptr) {
+    upstream_->Detach(false);
+    upstream_ = nullptr;
+  }
+  if (status == 0) status = ReasonStatus(reason);
+  Record(status);
+  bool close = !request_keep_alive_ || draining_ || request_upgrade_ ||
+               (request_has_body_ && !request_complete_) ||
+               reason == LocalReason::kBadRequest;
+  AppendLocalReply(reason, status, close, is_head_, &out_);
+  if (close) close_after_flush_ = true;
+  state_ = State::kReplied;
+  if (request_complete_) {
+    FinishExchange();
+  } else {
+    FlushDownstream();  // the rest of the request is read and dropped
+  }
+}
+
+void HttpSession::FinishExchange() {
+  state_ = State::kIdle;
+  snap_.reset();
+  FlushDownstream();
+  if (closed_) return;
+  if (close_after_flush_) return;  // closes when the output is written
+  parser_.Resume();
+  if (!in_feed_) Consume();
+  if (!closed_) UpdateInterest();
+}
+
+void HttpSession::StartTunnel() {
+  ++worker_->stats().tunnels_total;
+  Record(status_);
+  std::string from_upstream, to_upstream;
+  net::UniqueFd up = upstream_->TakeForTunnel(&from_upstream, &to_upstream);
+  upstream_ = nullptr;
+  std::string to_downstream(out_, out_off_, std::string::npos);
+  to_downstream.append(from_upstream);
+  to_upstream.append(in_, in_off_, std::string::npos);
+  worker_->loop()->Remove(fd_.get());
+  Millis idle = route_->idle_timeout.count() > 0
+                    ? route_->idle_timeout
+                    : worker_->options().downstream_idle_timeout;
+  TcpSession* tunnel = worker_->Make<TcpSession>(
+      worker_, std::move(fd_), std::move(up), std::move(to_downstream),
+      std::move(to_upstream), idle);
+  closed_ = true;
+  --worker_->stats().downstream_cx_active;
+  worker_->Retire(this);
+  tunnel->Start();
+}
+
+void HttpSession::OnTick(Clock::time_point now) {
+  if (closed_) return;
+  if (state_ == State::kForwarding) {
+    if (now >= deadline_) {
+      ++worker_->stats().timeouts;
+      if (response_started_) {
+        Close();
+      } else {
+        Reply(LocalReason::kRequestTimeout);
+      }
+      return;
+    }
+    if (now >= try_deadline_ && !response_started_) {
+      ++worker_->stats().timeouts;
+      try_deadline_ = Clock::time_point::max();
+      if (upstream_ != nullptr) {
+        upstream_->Detach(false);
+        upstream_ = nullptr;
+      }
+      const compile::RetryPolicy& p = route_->retry;
+      last_failure_ = LocalReason::kPerTryTimeout;
+      if ((p.server_error || p.gateway_error || p.stream_error) && CanRetry()) {
+        Retry();
+      } else {
+        Reply(LocalReason::kPerTryTimeout);
+      }
+      return;
+    }
+    if (route_ != nullptr && route_->idle_timeout.count() > 0 &&
+        now - last_activity_ >= route_->idle_timeout) {
+      ++worker_->stats().timeouts;
+      if (response_started_) {
+        Close();
+      } else {
+        Reply(LocalReason::kIdleTimeout);
+      }
+    }
+    return;
+  }
+  if (state_ == State::kIdle &&
+      now - last_activity_ >= worker_->options().downstream_idle_timeout) {
+    Close();
+  }
+}
+
+}  // namespace nodemesh::proxy

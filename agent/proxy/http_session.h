@@ -1,0 +1,142 @@
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/container/inlined_vector.h"
+#include "agent/http/http1_parser.h"
+#include "agent/proxy/local_reply.h"
+#include "agent/proxy/upstream.h"
+#include "agent/proxy/worker.h"
+
+namespace nodemesh::proxy {
+
+// Where a connection came in and what the kernel said about it.
+struct ConnectionInfo {
+  bool outbound = true;        // the outbound listener; else a gateway's
+  uint16_t listener_port = 0;  // gateway listeners: which one
+  net::SocketAddress peer;
+  // Where the client meant to go (SO_ORIGINAL_DST), when redirected.
+  std::optional<net::SocketAddress> original_dst;
+  uint32_t source_workload = 0;  // NM_SO_PEER_WORKLOAD; 0 unknown
+};
+
+// One downstream HTTP/1.1 connection. Requests are served one at a time in
+// arrival order (pipelined ones wait, parsed but unread, in the input
+// buffer); each is routed, sent to an endpoint and its response streamed
+// back, with retries, timeouts and local replies per App Mesh. Upgrade and
+// CONNECT hand both sockets to a TcpSession once the upstream agrees.
+class HttpSession final : public WorkerObject,
+                          http::Http1Visitor,
+                          UpstreamCallbacks {
+ public:
+  HttpSession(Worker* worker, net::UniqueFd fd, ConnectionInfo info);
+  ~HttpSession() override;
+
+  void Start();
+  void OnTick(Clock::time_point now) override;
+  void Abort() override { Close(); }
+  // Drain: closes now when idle, else after the response in flight.
+  void Drain() override;
+
+ private:
+  enum class State {
+    kIdle,        // between requests
+    kForwarding,  // an attempt is (or is about to be) in flight
+    kReplied,     // answered; the rest of the request is discarded
+  };
+
+  // Downstream socket.
+  void OnEvents(uint32_t events);
+  void OnReadable();
+  void Consume();
+  void FlushDownstream();
+  void UpdateInterest();
+  void Close();
+
+  // Http1Visitor (requests).
+  void OnHeaders(const http::MessageHead& head) override;
+  void OnBody(std::string_view data) override;
+  void OnTrailers(const http::HeaderList& trailers) override;
+  void OnMessageComplete() override;
+
+  // UpstreamCallbacks.
+  void OnUpstreamFailure(UpstreamFailure failure) override;
+  void OnResponseHead(const http::MessageHead& head) override;
+  void OnResponseBody(std::string_view data) override;
+  void OnResponseTrailers(const http::HeaderList& trailers) override;
+  void OnResponseComplete() override;
+
+  bool Route(const http::MessageHead& head);
+  void BuildUpstreamHead(const http::MessageHead& head,
+                         std::string_view authority);
+  void SendToUpstream(std::string_view framed);
+  void StartAttempt();
+  bool CanRetry() const;
+  void Retry();
+  void Reply(LocalReason reason, int status = 0);
+  void StartTunnel();
+  void FinishExchange();
+  void ResetExchange();
+  void Record(int status);
+
+  Worker* const worker_;
+  net::UniqueFd fd_;
+  const ConnectionInfo info_;
+  std::string peer_ip_;
+  http::Http1Parser parser_;
+  uint32_t interest_ = 0;
+
+  std::string in_;  // read, not yet parsed (pipelined, or paused)
+  size_t in_off_ = 0;
+  std::string out_;  // to the client, not yet written
+  size_t out_off_ = 0;
+  bool in_feed_ = false;
+  bool read_eof_ = false;
+  bool close_after_flush_ = false;
+  bool draining_ = false;
+  Clock::time_point last_activity_;
+
+  // The exchange in progress.
+  State state_ = State::kIdle;
+  std::shared_ptr<const ProxySnapshot> snap_;  // keeps route_ alive
+  const compile::VirtualHost* vhost_ = nullptr;
+  const compile::HttpRouteEntry* route_ = nullptr;
+  const compile::WeightedCluster* target_ = nullptr;
+  bool rewrite_host_ = false;
+  std::string method_;
+  bool is_head_ = false;
+  bool request_keep_alive_ = true;
+  bool request_has_body_ = false;
+  bool request_chunked_ = false;
+  bool request_complete_ = false;
+  bool request_upgrade_ = false;
+  bool request_connect_ = false;
+  int request_minor_ = 1;
+  Clock::time_point start_;
+  Clock::time_point deadline_ = Clock::time_point::max();
+  Clock::time_point try_deadline_ = Clock::time_point::max();
+
+  std::string tx_;      // request head + framed body: the retry buffer
+  bool replay_ok_ = true;
+  std::string frame_;   // scratch for re-chunking
+  uint32_t attempts_ = 0;
+  absl::InlinedVector<net::SocketAddress, 3> tried_;
+  UpstreamConnection* upstream_ = nullptr;
+  LocalReason last_failure_ = LocalReason::kConnectFailure;
+
+  bool response_started_ = false;
+  bool response_chunked_ = false;   // we chunk it to the client
+  bool response_trailers_done_ = false;
+  bool upstream_keep_alive_ = true;
+  bool response_upgrade_ = false;
+  int status_ = 0;
+
+  std::vector<http::HeaderField> fields_;  // scratch, capacity kept
+  std::string xff_;
+  std::string request_id_;
+};
+
+}  // namespace nodemesh::proxy

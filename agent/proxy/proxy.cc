@@ -1,0 +1,222 @@
+#include "agent/proxy/proxy.h"
+
+#include "absl/strings/str_cat.h"
+#include "glog/logging.h"
+
+namespace nodemesh::proxy {
+
+Proxy::Proxy(net::EventLoop* main_loop, ProxyOptions options)
+    : main_loop_(main_loop), options_(std::move(options)) {
+  resolver_ = std::make_unique<EndpointResolver>(main_loop_,
+                                                 [this] { Republish(); });
+}
+
+Proxy::~Proxy() { Stop(); }
+
+absl::Status Proxy::Start(std::shared_ptr<const model::Snapshot> first) {
+  Update(std::move(first));
+  for (int i = 0; i < options_.workers; ++i) {
+    auto w = std::make_unique<Worker>(i, options_.worker);
+    if (auto s = w->Start(published_); !s.ok()) return s;
+    workers_.push_back(std::move(w));
+  }
+  LOG(INFO) << "proxy: " << options_.workers << " workers, outbound on port "
+            << options_.worker.outbound_port;
+  return absl::OkStatus();
+}
+
+void Proxy::Update(std::shared_ptr<const model::Snapshot> snapshot) {
+  warnings_.clear();
+  config_ = compile::CompileProxyConfig(*snapshot, options_.compile, &labels_,
+                                        &warnings_);
+  for (const std::string& w : warnings_) LOG(WARNING) << "proxy config: " << w;
+  queries_.clear();
+  std::vector<DnsQuery> wanted;
+  for (const compile::Cluster& c : config_->clusters) {
+    DnsQuery q;
+    q.hostname = c.dns_hostname;
+    q.port = c.port;
+    q.all_addresses = c.dns_all_addresses;
+    q.ip_preference = c.ip_preference;
+    queries_.push_back(q);
+    if (!q.hostname.empty()) wanted.push_back(q);
+  }
+  resolver_->SetQueries(wanted);
+  Republish();
+}
+
+void Proxy::Republish() {
+  if (config_ == nullptr) return;
+  auto snap = std::make_shared<ProxySnapshot>();
+  snap->config = config_;
+  snap->endpoints.reserve(queries_.size());
+  for (const DnsQuery& q : queries_) {
+    snap->endpoints.push_back(q.hostname.empty() ? nullptr
+                                                 : resolver_->Lookup(q));
+  }
+  published_ = std::move(snap);
+  for (auto& w : workers_) w->Publish(published_);
+}
+
+void Proxy::Drain() {
+  for (auto& w : workers_) w->Drain();
+}
+
+void Proxy::Stop() {
+  for (auto& w : workers_) w->Stop();
+  workers_.clear();
+}
+
+size_t Proxy::open_connections() const {
+  size_t n = 0;
+  for (const auto& w : workers_) n += w->open_connections();
+  return n;
+}
+
+WorkerStats Proxy::CollectStats() const {
+  WorkerStats total;
+  for (const auto& w : workers_) total.Merge(w->CollectStats());
+  return total;
+}
+
+namespace {
+
+stats::Labels RouteLabelSet(const compile::RouteLabels& l) {
+  return {{"mesh", l.mesh},
+          {"source_virtual_node", ""},
+          {"virtual_service", l.virtual_service},
+          {"route", l.route},
+          {"target_virtual_node", l.target_virtual_node}};
+}
+
+}  // namespace
+
+void Proxy::RenderMetrics(stats::PrometheusText* out) const {
+  WorkerStats s = CollectStats();
+  auto counter = [&](std::string_view name, std::string_view help,
+                     uint64_t v) {
+    out->Family(name, "counter", help);
+    out->Sample(name, {}, v);
+  };
+  auto gauge = [&](std::string_view name, std::string_view help, uint64_t v) {
+    out->Family(name, "gauge", help);
+    out->Sample(name, {}, v);
+  };
+  counter("nodemesh_downstream_connections_total",
+          "Connections accepted by the proxy", s.downstream_cx_total);
+  gauge("nodemesh_downstream_connections_active",
+        "Client connections open now", s.downstream_cx_active);
+  counter("nodemesh_downstream_requests_total",
+          "HTTP requests received (every outcome)", s.downstream_rq_total);
+  counter("nodemesh_upstream_connections_total",
+          "Connections opened to endpoints", s.upstream_cx_total);
+  gauge("nodemesh_upstream_connections_active",
+        "Endpoint connections open now (busy and pooled)",
+        s.upstream_cx_active);
+  counter("nodemesh_upstream_connect_failures_total",
+          "Connects to endpoints that failed", s.upstream_cx_connect_fail);
+  counter("nodemesh_upstream_requests_total",
+          "Requests sent to endpoints, retries included", s.upstream_rq_total);
+  counter("nodemesh_retries_total", "Retries of requests and TCP connects",
+          s.retries);
+  counter("nodemesh_timeouts_total",
+          "Requests and connections ended by a timeout", s.timeouts);
+  counter("nodemesh_tcp_connections_total", "tcpRoute connections",
+          s.tcp_cx_total);
+  counter("nodemesh_tunnels_total", "HTTP Upgrade and CONNECT tunnels",
+          s.tunnels_total);
+  counter("nodemesh_downstream_bytes_received_total",
+          "Bytes read from clients", s.bytes_received);
+  counter("nodemesh_downstream_bytes_sent_total", "Bytes written to clients",
+          s.bytes_sent);
+  out->Family("nodemesh_local_replies_total", "counter",
+              "Responses the proxy made itself, by reason (the "
+              "x-nodemesh-reason header)");
+  for (size_t i = 0; i < s.local_replies.size(); ++i) {
+    out->Sample("nodemesh_local_replies_total",
+                {{"reason", std::string(ReasonToken(static_cast<LocalReason>(i)))}},
+                s.local_replies[i]);
+  }
+  out->Family("nodemesh_requests_total", "counter",
+              "HTTP requests by route target and response code");
+  for (const auto& [key, n] : s.requests) {
+    stats::Labels labels = RouteLabelSet(*key.first);
+    labels.emplace_back("code", std::to_string(key.second));
+    out->Sample("nodemesh_requests_total", labels, n);
+  }
+  out->Family("nodemesh_request_duration_seconds", "histogram",
+              "Time from request head to response end, by route target");
+  for (const auto& [labels_ptr, h] : s.durations) {
+    stats::Labels base = RouteLabelSet(*labels_ptr);
+    uint64_t cumulative = 0;
+    for (size_t i = 0; i < h.counts.size(); ++i) {
+      cumulative += h.counts[i];
+      stats::Labels l = base;
+      l.emplace_back("le", i < kDurationBuckets.size()
+                               ? absl::StrCat(kDurationBuckets[i])
+                               : std::string("+Inf"));
+      out->Sample("nodemesh_request_duration_seconds_bucket", l, cumulative);
+    }
+    out->Sample("nodemesh_request_duration_seconds_sum", base, h.sum);
+    out->Sample("nodemesh_request_duration_seconds_count", base, h.count);
+  }
+  out->Family("nodemesh_dns_resolution_failures_total", "counter",
+              "dns service discovery lookups that failed");
+  out->Sample("nodemesh_dns_resolution_failures_total", {},
+              resolver_->failures());
+}
+
+nlohmann::json Proxy::StatsJson() const {
+  WorkerStats s = CollectStats();
+  nlohmann::json local = nlohmann::json::object();
+  for (size_t i = 0; i < s.local_replies.size(); ++i)
+    local[std::string(ReasonToken(static_cast<LocalReason>(i)))] =
+        s.local_replies[i];
+  nlohmann::json routes = nlohmann::json::array();
+  for (const auto& [key, n] : s.requests) {
+    routes.push_back({{"mesh", key.first->mesh},
+                      {"virtual_service", key.first->virtual_service},
+                      {"route", key.first->route},
+                      {"target_virtual_node", key.first->target_virtual_node},
+                      {"code", key.second},
+                      {"requests", n}});
+  }
+  return {{"workers", workers_.size()},
+          {"downstream_connections_total", s.downstream_cx_total},
+          {"downstream_connections_active", s.downstream_cx_active},
+          {"downstream_requests_total", s.downstream_rq_total},
+          {"upstream_connections_total", s.upstream_cx_total},
+          {"upstream_connections_active", s.upstream_cx_active},
+          {"upstream_connect_failures_total", s.upstream_cx_connect_fail},
+          {"upstream_requests_total", s.upstream_rq_total},
+          {"retries_total", s.retries},
+          {"timeouts_total", s.timeouts},
+          {"tcp_connections_total", s.tcp_cx_total},
+          {"tunnels_total", s.tunnels_total},
+          {"local_replies", local},
+          {"requests", routes},
+          {"config_warnings", warnings_}};
+}
+
+nlohmann::json Proxy::ClustersJson() const {
+  nlohmann::json out = nlohmann::json::array();
+  if (published_ == nullptr) return out;
+  const compile::ProxyConfig& c = *published_->config;
+  for (size_t i = 0; i < c.clusters.size(); ++i) {
+    const compile::Cluster& cl = c.clusters[i];
+    nlohmann::json eps = nlohmann::json::array();
+    if (published_->endpoints[i]) {
+      for (const auto& a : *published_->endpoints[i]) eps.push_back(a.ToString());
+    }
+    out.push_back({{"name", cl.name},
+                   {"mesh", cl.mesh},
+                   {"virtual_node", cl.virtual_node},
+                   {"port", cl.port},
+                   {"protocol", std::string(model::EnumName(cl.protocol))},
+                   {"dns_hostname", cl.dns_hostname},
+                   {"endpoints", eps}});
+  }
+  return out;
+}
+
+}  // namespace nodemesh::proxy

@@ -1,0 +1,61 @@
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "agent/compile/proxy_config.h"
+#include "agent/model/snapshot.h"
+#include "agent/net/event_loop.h"
+#include "agent/proxy/endpoint_resolver.h"
+#include "agent/proxy/worker.h"
+#include "agent/stats/prometheus_text.h"
+#include "nlohmann/json.hpp"
+
+namespace nodemesh::proxy {
+
+struct ProxyOptions {
+  int workers = 1;
+  WorkerOptions worker;
+  compile::CompileOptions compile;
+};
+
+// The node proxy as the main thread sees it: compiles each model snapshot,
+// keeps the `dns` endpoints resolved, publishes ProxySnapshots to the
+// workers, and merges their stats for the admin endpoints.
+class Proxy {
+ public:
+  Proxy(net::EventLoop* main_loop, ProxyOptions options);
+  ~Proxy();
+
+  absl::Status Start(std::shared_ptr<const model::Snapshot> first);
+  // A new model snapshot (main thread).
+  void Update(std::shared_ptr<const model::Snapshot> snapshot);
+  void Drain();
+  void Stop();
+  size_t open_connections() const;
+
+  WorkerStats CollectStats() const;
+  void RenderMetrics(stats::PrometheusText* out) const;
+  nlohmann::json StatsJson() const;
+  nlohmann::json ClustersJson() const;
+  const std::vector<std::string>& compile_warnings() const {
+    return warnings_;
+  }
+
+ private:
+  void Republish();
+
+  net::EventLoop* main_loop_;
+  ProxyOptions options_;
+  compile::LabelInterner labels_;
+  std::shared_ptr<const compile::ProxyConfig> config_;
+  std::vector<DnsQuery> queries_;  // by cluster index
+  std::shared_ptr<const ProxySnapshot> published_;
+  std::vector<std::string> warnings_;
+  std::unique_ptr<EndpointResolver> resolver_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+};
+
+}  // namespace nodemesh::proxy

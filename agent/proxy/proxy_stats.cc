@@ -1,0 +1,43 @@
+#include "agent/proxy/proxy_stats.h"
+
+#include <algorithm>
+
+namespace nodemesh::proxy {
+
+void DurationHistogram::Record(double seconds) {
+  size_t i = std::lower_bound(kDurationBuckets.begin(), kDurationBuckets.end(),
+                              seconds) -
+             kDurationBuckets.begin();
+  ++counts[i];
+  sum += seconds;
+  ++count;
+}
+
+void DurationHistogram::Merge(const DurationHistogram& other) {
+  for (size_t i = 0; i < counts.size(); ++i) counts[i] += other.counts[i];
+  sum += other.sum;
+  count += other.count;
+}
+
+void WorkerStats::Merge(const WorkerStats& o) {
+  downstream_cx_total += o.downstream_cx_total;
+  downstream_cx_active += o.downstream_cx_active;
+  downstream_rq_total += o.downstream_rq_total;
+  upstream_cx_total += o.upstream_cx_total;
+  upstream_cx_active += o.upstream_cx_active;
+  upstream_cx_connect_fail += o.upstream_cx_connect_fail;
+  upstream_rq_total += o.upstream_rq_total;
+  retries += o.retries;
+  timeouts += o.timeouts;
+  tcp_cx_total += o.tcp_cx_total;
+  tcp_cx_active += o.tcp_cx_active;
+  tunnels_total += o.tunnels_total;
+  bytes_received += o.bytes_received;
+  bytes_sent += o.bytes_sent;
+  for (size_t i = 0; i < local_replies.size(); ++i)
+    local_replies[i] += o.local_replies[i];
+  for (const auto& [k, v] : o.requests) requests[k] += v;
+  for (const auto& [k, v] : o.durations) durations[k].Merge(v);
+}
+
+}  // namespace nodemesh::proxy

@@ -1,0 +1,58 @@
+#pragma once
+
+// Counters a worker keeps for itself, written only by its own thread with
+// no atomics or locks; the main thread gets copies by posting a collection
+// closure to each worker (Worker::CollectStats) and merges them.
+
+#include <array>
+#include <cstdint>
+#include <utility>
+
+#include "absl/container/flat_hash_map.h"
+#include "agent/compile/proxy_config.h"
+#include "agent/proxy/local_reply.h"
+
+namespace nodemesh::proxy {
+
+// Upper bounds, seconds, of nodemesh_request_duration_seconds.
+inline constexpr std::array<double, 14> kDurationBuckets = {
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+    0.1,    0.25,  0.5,    1,     2.5,  5,     10};
+
+struct DurationHistogram {
+  std::array<uint64_t, kDurationBuckets.size() + 1> counts{};  // last: +Inf
+  double sum = 0;
+  uint64_t count = 0;
+  void Record(double seconds);
+  void Merge(const DurationHistogram& other);
+};
+
+struct WorkerStats {
+  uint64_t downstream_cx_total = 0;
+  uint64_t downstream_cx_active = 0;
+  uint64_t downstream_rq_total = 0;
+  uint64_t upstream_cx_total = 0;
+  uint64_t upstream_cx_active = 0;
+  uint64_t upstream_cx_connect_fail = 0;
+  uint64_t upstream_rq_total = 0;  // attempts, retries included
+  uint64_t retries = 0;
+  uint64_t timeouts = 0;
+  uint64_t tcp_cx_total = 0;
+  uint64_t tcp_cx_active = 0;
+  uint64_t tunnels_total = 0;  // Upgrade and CONNECT
+  uint64_t bytes_received = 0;  // from downstream
+  uint64_t bytes_sent = 0;      // to downstream
+  std::array<uint64_t, static_cast<size_t>(LocalReason::kCount)>
+      local_replies{};
+
+  // Requests by route target and response code; the labels are interned
+  // and outlive every config (LabelInterner never forgets).
+  using RequestKey = std::pair<const compile::RouteLabels*, int>;
+  absl::flat_hash_map<RequestKey, uint64_t> requests;
+  absl::flat_hash_map<const compile::RouteLabels*, DurationHistogram>
+      durations;
+
+  void Merge(const WorkerStats& other);
+};
+
+}  // namespace nodemesh::proxy

@@ -1,0 +1,249 @@
+#include "agent/proxy/tcp_session.h"
+
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+namespace nodemesh::proxy {
+namespace {
+
+thread_local char read_scratch[64 * 1024];
+// Connect attempts of a tcpRoute connection before it is given up.
+constexpr int kMaxConnectAttempts = 3;
+// Without a route idle timeout (App Mesh: "default none") a connection
+// that carries nothing for this long is closed, as Envoy's tcp_proxy does.
+constexpr Millis kDefaultTcpIdle = std::chrono::hours(1);
+
+}  // namespace
+
+TcpSession::TcpSession(Worker* worker, net::UniqueFd downstream,
+                       std::shared_ptr<const ProxySnapshot> snap,
+                       const compile::VirtualHost* host)
+    : worker_(worker), snap_(std::move(snap)), idle_timeout_(kDefaultTcpIdle) {
+  down_.fd = std::move(downstream);
+  if (!host->tcp_routes.empty()) {
+    route_ = &host->tcp_routes.front();
+    if (route_->idle_timeout.count() > 0) idle_timeout_ = route_->idle_timeout;
+  }
+  connecting_ = true;
+  counted_tcp_ = true;
+  ++worker_->stats().tcp_cx_total;
+  ++worker_->stats().tcp_cx_active;
+}
+
+TcpSession::TcpSession(Worker* worker, net::UniqueFd downstream,
+                       net::UniqueFd upstream, std::string to_downstream,
+                       std::string to_upstream, Millis idle_timeout)
+    : worker_(worker), idle_timeout_(idle_timeout) {
+  down_.fd = std::move(downstream);
+  down_.out = std::move(to_downstream);
+  up_.fd = std::move(upstream);
+  up_.out = std::move(to_upstream);
+  ++worker_->stats().downstream_cx_active;
+}
+
+TcpSession::~TcpSession() = default;
+
+void TcpSession::Start() {
+  last_activity_ = Clock::now();
+  down_.interest = EPOLLIN;
+  auto s = worker_->loop()->Add(down_.fd.get(), down_.interest,
+                                [this](uint32_t ev) {
+                                  OnEvents(&down_, &up_, ev);
+                                });
+  if (!s.ok()) {
+    Close();
+    return;
+  }
+  down_.registered = true;
+  if (connecting_) {
+    if (route_ != nullptr)
+      target_ = worker_->PickTarget(route_->targets, route_->index);
+    Connect();
+    return;
+  }
+  up_.interest = EPOLLIN;
+  s = worker_->loop()->Add(up_.fd.get(), up_.interest, [this](uint32_t ev) {
+    OnEvents(&up_, &down_, ev);
+  });
+  if (!s.ok()) {
+    Close();
+    return;
+  }
+  up_.registered = true;
+  // Bytes read ahead by the HTTP session go out now.
+  if (!Flush(&up_, &down_) || !Flush(&down_, &up_)) return;
+  UpdateInterest(&down_, &up_);
+  UpdateInterest(&up_, &down_);
+}
+
+void TcpSession::Connect() {
+  while (true) {
+    if (target_ == nullptr || attempts_ >= kMaxConnectAttempts) {
+      ++worker_->stats().local_replies[static_cast<size_t>(
+          target_ == nullptr || attempts_ == 0
+              ? LocalReason::kNoHealthyUpstream
+              : LocalReason::kConnectFailure)];
+      Close();
+      return;
+    }
+    std::optional<net::SocketAddress> ep =
+        worker_->PickEndpoint(*snap_, target_->cluster, tried_);
+    if (!ep) {
+      attempts_ = kMaxConnectAttempts;
+      if (tried_.empty()) target_ = nullptr;
+      continue;
+    }
+    ++attempts_;
+    if (attempts_ > 1) ++worker_->stats().retries;
+    tried_.push_back(*ep);
+    auto fd = worker_->ConnectUpstream(*ep);
+    if (!fd.ok()) {
+      ++worker_->stats().upstream_cx_connect_fail;
+      continue;
+    }
+    if (up_.registered) worker_->loop()->Remove(up_.fd.get());
+    up_.fd = std::move(*fd);
+    up_.interest = EPOLLOUT;
+    auto s = worker_->loop()->Add(up_.fd.get(), up_.interest,
+                                  [this](uint32_t ev) {
+                                    if (connecting_) {
+                                      OnConnectEvent();
+                                    } else {
+                                      OnEvents(&up_, &down_, ev);
+                                    }
+                                  });
+    if (!s.ok()) {
+      Close();
+      return;
+    }
+    up_.registered = true;
+    return;
+  }
+}
+
+void TcpSession::OnConnectEvent() {
+  if (closed_) return;
+  if (!net::SocketError(up_.fd.get()).ok()) {
+    ++worker_->stats().upstream_cx_connect_fail;
+    Connect();
+    return;
+  }
+  connecting_ = false;
+  ++worker_->stats().upstream_cx_total;
+  last_activity_ = Clock::now();
+  if (!Flush(&up_, &down_)) return;
+  UpdateInterest(&up_, &down_);
+  UpdateInterest(&down_, &up_);
+}
+
+void TcpSession::UpdateInterest(Side* s, Side* peer) {
+  if (closed_ || !s->registered) return;
+  uint32_t want = 0;
+  bool peer_ready = peer->registered && !(peer == &up_ && connecting_);
+  if (!s->read_eof && peer->pending() < worker_->options().high_watermark &&
+      (peer_ready || peer->pending() == 0)) {
+    want |= EPOLLIN;
+  }
+  if (s == &up_ && connecting_) want = EPOLLOUT;
+  if (s->pending() > 0 && !(s == &up_ && connecting_)) want |= EPOLLOUT;
+  if (want != s->interest) {
+    s->interest = want;
+    (void)worker_->loop()->Modify(s->fd.get(), want);
+  }
+}
+
+void TcpSession::OnEvents(Side* self, Side* peer, uint32_t events) {
+  if (closed_) return;
+  if (events & EPOLLOUT) {
+    if (!Flush(self, peer)) return;
+  }
+  if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+    if (!self->read_eof) {
+      Pump(self, peer);
+    } else if (events & EPOLLERR) {
+      Close();
+    }
+  }
+  if (closed_) return;
+  UpdateInterest(self, peer);
+  UpdateInterest(peer, self);
+}
+
+void TcpSession::Pump(Side* from, Side* to) {
+  ssize_t n = ::read(from->fd.get(), read_scratch, sizeof(read_scratch));
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+    Close();  // reset: pass it on by closing both
+    return;
+  }
+  last_activity_ = Clock::now();
+  if (n == 0) {
+    from->read_eof = true;
+    if (to->pending() == 0 && !(to == &up_ && connecting_)) {
+      ::shutdown(to->fd.get(), SHUT_WR);
+      to->write_shut = true;
+    }
+    if (from->write_shut && to->write_shut) Close();
+    return;
+  }
+  if (from == &down_) {
+    worker_->stats().bytes_received += static_cast<uint64_t>(n);
+  }
+  if (to->out_off == to->out.size()) {
+    to->out.clear();
+    to->out_off = 0;
+  }
+  to->out.append(read_scratch, static_cast<size_t>(n));
+  if (!(to == &up_ && connecting_)) Flush(to, from);
+}
+
+bool TcpSession::Flush(Side* to, Side* from) {
+  while (to->pending() > 0) {
+    ssize_t n = ::send(to->fd.get(), to->out.data() + to->out_off,
+                       to->pending(), MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      Close();
+      return false;
+    }
+    if (to == &down_) worker_->stats().bytes_sent += static_cast<uint64_t>(n);
+    to->out_off += static_cast<size_t>(n);
+  }
+  if (to->pending() == 0) {
+    to->out.clear();
+    to->out_off = 0;
+    if (from->read_eof && !to->write_shut) {
+      ::shutdown(to->fd.get(), SHUT_WR);
+      to->write_shut = true;
+    }
+    if (down_.read_eof && up_.read_eof && down_.write_shut && up_.write_shut) {
+      Close();
+      return false;
+    }
+  }
+  return true;
+}
+
+void TcpSession::OnTick(Clock::time_point now) {
+  if (!closed_ && now - last_activity_ >= idle_timeout_) {
+    ++worker_->stats().timeouts;
+    Close();
+  }
+}
+
+void TcpSession::Close() {
+  if (closed_) return;
+  closed_ = true;
+  for (Side* s : {&down_, &up_}) {
+    if (s->registered) worker_->loop()->Remove(s->fd.get());
+    s->fd.Reset();
+  }
+  --worker_->stats().downstream_cx_active;
+  if (counted_tcp_) --worker_->stats().tcp_cx_active;
+  worker_->Retire(this);
+}
+
+}  // namespace nodemesh::proxy

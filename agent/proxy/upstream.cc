@@ -1,0 +1,293 @@
+#include "agent/proxy/upstream.h"
+
+#include <sys/epoll.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+
+namespace nodemesh::proxy {
+namespace {
+
+// Reads land here first; only bytes that cannot be handled at once are
+// copied to a connection's own buffer.
+thread_local char read_scratch[64 * 1024];
+
+}  // namespace
+
+UpstreamConnection::UpstreamConnection(Worker* worker, net::UniqueFd fd,
+                                       const net::SocketAddress& endpoint)
+    : worker_(worker),
+      fd_(std::move(fd)),
+      endpoint_(endpoint),
+      key_(KeyOf(endpoint)),
+      parser_(http::Http1Parser::Mode::kResponse, this) {}
+
+UpstreamConnection::~UpstreamConnection() = default;
+
+void UpstreamConnection::Start() {
+  ++worker_->stats().upstream_cx_total;
+  ++worker_->stats().upstream_cx_active;
+  interest_ = EPOLLOUT;
+  auto s = worker_->loop()->Add(fd_.get(), interest_,
+                                [this](uint32_t ev) { OnEvents(ev); });
+  if (!s.ok()) {
+    // Surfaces as a connect failure on the next turn of the exchange.
+    connected_ = false;
+    interest_ = 0;
+  }
+}
+
+void UpstreamConnection::Attach(UpstreamCallbacks* cb) {
+  cb_ = cb;
+  in_pool_ = false;
+  response_done_ = false;
+  detach_requested_ = false;
+  ++worker_->endpoint(key_).active;
+}
+
+void UpstreamConnection::UpdateInterest() {
+  uint32_t want = 0;
+  if (!connected_) {
+    want = EPOLLOUT;
+  } else {
+    if (!read_paused_) want |= EPOLLIN;
+    if (pending_output() > 0) want |= EPOLLOUT;
+  }
+  if (want != interest_) {
+    interest_ = want;
+    (void)worker_->loop()->Modify(fd_.get(), want);
+  }
+}
+
+void UpstreamConnection::Send(std::string_view bytes) {
+  if (closed_ || bytes.empty()) return;
+  if (connected_ && pending_output() == 0) {
+    ssize_t n = ::send(fd_.get(), bytes.data(), bytes.size(), MSG_NOSIGNAL);
+    if (n == static_cast<ssize_t>(bytes.size())) return;
+    if (n < 0) {
+      if (errno != EAGAIN && errno != EWOULDBLOCK) {
+        Fail(UpstreamFailure::kReset);
+        return;
+      }
+      n = 0;
+    }
+    bytes.remove_prefix(static_cast<size_t>(n));
+  }
+  if (out_off_ > 0 && out_off_ == out_.size()) {
+    out_.clear();
+    out_off_ = 0;
+  }
+  out_.append(bytes.data(), bytes.size());
+  if (connected_) UpdateInterest();
+}
+
+void UpstreamConnection::Flush() {
+  while (pending_output() > 0) {
+    ssize_t n = ::send(fd_.get(), out_.data() + out_off_, pending_output(),
+                       MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      Fail(UpstreamFailure::kReset);
+      return;
+    }
+    out_off_ += static_cast<size_t>(n);
+  }
+  if (pending_output() == 0) {
+    out_.clear();
+    out_off_ = 0;
+  }
+  UpdateInterest();
+}
+
+void UpstreamConnection::SetReadPaused(bool paused) {
+  if (closed_ || read_paused_ == paused) return;
+  read_paused_ = paused;
+  if (connected_) UpdateInterest();
+  if (!paused && !read_ahead_.empty() && !parser_.upgraded()) {
+    // Feed what was held back; more arrives through HandleRead.
+    std::string held;
+    held.swap(read_ahead_);
+    in_read_ = true;
+    parser_.Resume();
+    size_t used = parser_.Feed(held);
+    in_read_ = false;
+    if (used < held.size()) read_ahead_.assign(held, used);
+    if (parser_.has_error()) Fail(UpstreamFailure::kBadResponse);
+  }
+}
+
+void UpstreamConnection::OnEvents(uint32_t events) {
+  if (closed_) return;
+  if (!connected_) {
+    if (!net::SocketError(fd_.get()).ok()) {
+      ++worker_->stats().upstream_cx_connect_fail;
+      Fail(UpstreamFailure::kConnect);
+      return;
+    }
+    connected_ = true;
+    Flush();
+    if (closed_) return;
+    UpdateInterest();
+    return;
+  }
+  if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+    HandleRead();
+    if (closed_) return;
+  }
+  if (events & EPOLLOUT) Flush();
+}
+
+void UpstreamConnection::HandleRead() {
+  ssize_t n = ::read(fd_.get(), read_scratch, sizeof(read_scratch));
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+  if (cb_ == nullptr) {
+    // Idle in the pool: the peer closed it, or talks out of turn.
+    Close();
+    return;
+  }
+  if (n == 0) {
+    in_read_ = true;
+    parser_.FeedEof();  // completes a response delimited by the close
+    in_read_ = false;
+    if (response_done_ && cb_ == nullptr) {
+      detach_requested_ = false;
+      Close();
+      return;
+    }
+    Fail(parser_.has_error() ? UpstreamFailure::kBadResponse
+                             : UpstreamFailure::kReset);
+    return;
+  }
+  if (n < 0) {
+    Fail(UpstreamFailure::kReset);
+    return;
+  }
+  std::string_view data(read_scratch, static_cast<size_t>(n));
+  in_read_ = true;
+  size_t used = parser_.Feed(data);
+  in_read_ = false;
+  if (parser_.has_error()) {
+    Fail(UpstreamFailure::kBadResponse);
+    return;
+  }
+  if (used < data.size()) read_ahead_.append(data.substr(used));
+  if (detach_requested_) {
+    detach_requested_ = false;
+    if (!read_ahead_.empty()) {
+      Close();  // bytes beyond the response: not reusable
+    } else {
+      ReturnToPool();
+    }
+  }
+}
+
+void UpstreamConnection::OnHeaders(const http::MessageHead& head) {
+  if (cb_) cb_->OnResponseHead(head);
+}
+
+void UpstreamConnection::OnBody(std::string_view data) {
+  if (cb_) cb_->OnResponseBody(data);
+}
+
+void UpstreamConnection::OnTrailers(const http::HeaderList& trailers) {
+  if (cb_) cb_->OnResponseTrailers(trailers);
+}
+
+void UpstreamConnection::OnMessageComplete() {
+  if (cb_ == nullptr) return;
+  if (parser_.upgraded()) {
+    parser_.Pause();  // the rest belongs to the tunnel
+    cb_->OnResponseComplete();
+    return;
+  }
+  response_done_ = true;
+  parser_.Pause();  // one response per exchange
+  cb_->OnResponseComplete();
+}
+
+void UpstreamConnection::Detach(bool reuse) {
+  if (closed_) return;
+  if (cb_ != nullptr) {
+    EndpointState& ep = worker_->endpoint(key_);
+    if (ep.active > 0) --ep.active;
+  }
+  cb_ = nullptr;
+  if (!reuse || !response_done_ || pending_output() > 0) {
+    Close();
+    return;
+  }
+  if (in_read_) {
+    detach_requested_ = true;  // HandleRead pools it when the feed returns
+    return;
+  }
+  if (!read_ahead_.empty()) {
+    Close();
+    return;
+  }
+  ReturnToPool();
+}
+
+void UpstreamConnection::ReturnToPool() {
+  parser_.Resume();
+  response_done_ = false;
+  if (read_paused_) {
+    read_paused_ = false;
+    UpdateInterest();
+  }
+  in_pool_ = true;
+  idle_since_ = Clock::now();
+  worker_->endpoint(key_).idle.push_back(this);
+}
+
+net::UniqueFd UpstreamConnection::TakeForTunnel(std::string* read_ahead,
+                                                std::string* unsent) {
+  read_ahead->swap(read_ahead_);
+  unsent->assign(out_, out_off_, std::string::npos);
+  if (cb_ != nullptr) {
+    EndpointState& ep = worker_->endpoint(key_);
+    if (ep.active > 0) --ep.active;
+    cb_ = nullptr;
+  }
+  worker_->loop()->Remove(fd_.get());
+  net::UniqueFd fd = std::move(fd_);
+  closed_ = true;
+  --worker_->stats().upstream_cx_active;
+  worker_->Retire(this);
+  return fd;
+}
+
+void UpstreamConnection::OnTick(Clock::time_point now) {
+  if (in_pool_ && now - idle_since_ > worker_->options().upstream_idle_timeout)
+    Close();
+}
+
+void UpstreamConnection::Close() {
+  if (closed_) return;
+  closed_ = true;
+  if (in_pool_) {
+    auto& idle = worker_->endpoint(key_).idle;
+    idle.erase(std::remove(idle.begin(), idle.end(), this), idle.end());
+    in_pool_ = false;
+  }
+  if (fd_.valid()) {
+    worker_->loop()->Remove(fd_.get());
+    fd_.Reset();
+  }
+  --worker_->stats().upstream_cx_active;
+  worker_->Retire(this);
+}
+
+void UpstreamConnection::Fail(UpstreamFailure failure) {
+  UpstreamCallbacks* cb = cb_;
+  if (cb != nullptr) {
+    EndpointState& ep = worker_->endpoint(key_);
+    if (ep.active > 0) --ep.active;
+    cb_ = nullptr;
+  }
+  Close();
+  if (cb != nullptr) cb->OnUpstreamFailure(failure);
+}
+
+}  // namespace nodemesh::proxy

@@ -1,0 +1,101 @@
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "agent/http/http1_parser.h"
+#include "agent/net/socket.h"
+#include "agent/net/unique_fd.h"
+#include "agent/proxy/worker.h"
+
+namespace nodemesh::proxy {
+
+enum class UpstreamFailure {
+  kConnect,      // the connect failed
+  kReset,        // closed or reset before the response completed
+  kBadResponse,  // the response could not be parsed
+};
+
+// What an exchange hears from the upstream connection serving it.
+class UpstreamCallbacks {
+ public:
+  virtual ~UpstreamCallbacks() = default;
+  // The connection is closed (and retired) before this is called.
+  virtual void OnUpstreamFailure(UpstreamFailure failure) = 0;
+  // Views valid during the call only. 1xx interim responses arrive too.
+  virtual void OnResponseHead(const http::MessageHead& head) = 0;
+  virtual void OnResponseBody(std::string_view data) = 0;
+  virtual void OnResponseTrailers(const http::HeaderList& trailers) = 0;
+  virtual void OnResponseComplete() = 0;
+};
+
+// One HTTP/1.1 connection to an endpoint, owned by its worker. It serves
+// one exchange at a time (Attach .. Detach) and waits in the worker's pool
+// in between, where any byte or EOF from the peer closes it.
+class UpstreamConnection final : public WorkerObject, http::Http1Visitor {
+ public:
+  UpstreamConnection(Worker* worker, net::UniqueFd fd,
+                     const net::SocketAddress& endpoint);
+  ~UpstreamConnection() override;
+
+  // Registers with the loop (connecting).
+  void Start();
+  void Attach(UpstreamCallbacks* cb);
+  // Queues bytes and writes what the socket takes now.
+  void Send(std::string_view bytes);
+  // The request being sent is `method` (frames the response).
+  void ExpectResponseTo(std::string_view method) {
+    parser_.ExpectResponseTo(method);
+  }
+  // Stops (or resumes) reading responses: the downstream is backed up.
+  void SetReadPaused(bool paused);
+  // Ends the exchange: back to the pool (when the response completed and
+  // the connection may be reused) or closed.
+  void Detach(bool reuse);
+  // Hands the socket over to a tunnel after 101 / 2xx to CONNECT, with the
+  // bytes read past the response head and those not yet written.
+  net::UniqueFd TakeForTunnel(std::string* read_ahead, std::string* unsent);
+
+  const net::SocketAddress& endpoint() const { return endpoint_; }
+  const EndpointKey& key() const { return key_; }
+  bool connected() const { return connected_; }
+  size_t pending_output() const { return out_.size() - out_off_; }
+
+  void OnTick(Clock::time_point now) override;
+  void Abort() override { Close(); }
+
+ private:
+  void OnEvents(uint32_t events);
+  void HandleRead();
+  void Flush();
+  void UpdateInterest();
+  void Close();
+  void Fail(UpstreamFailure failure);
+  void ReturnToPool();
+
+  // Http1Visitor
+  void OnHeaders(const http::MessageHead& head) override;
+  void OnBody(std::string_view data) override;
+  void OnTrailers(const http::HeaderList& trailers) override;
+  void OnMessageComplete() override;
+
+  Worker* const worker_;
+  net::UniqueFd fd_;
+  const net::SocketAddress endpoint_;
+  const EndpointKey key_;
+  http::Http1Parser parser_;
+  UpstreamCallbacks* cb_ = nullptr;
+  bool connected_ = false;
+  bool read_paused_ = false;
+  bool in_read_ = false;           // inside HandleRead's Feed
+  bool detach_requested_ = false;  // Detach(true) from inside a callback
+  bool response_done_ = false;
+  bool in_pool_ = false;
+  uint32_t interest_ = 0;
+  std::string out_;
+  size_t out_off_ = 0;
+  std::string read_ahead_;  // bytes read but not fed (paused or upgraded)
+  Clock::time_point idle_since_;
+};
+
+}  // namespace nodemesh::proxy

@@ -1,0 +1,373 @@
+#include "agent/proxy/worker.h"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+
+#include <cstring>
+#include <future>
+#include <random>
+
+#include "absl/strings/str_cat.h"
+#include "agent/proxy/http_session.h"
+#include "agent/proxy/tcp_session.h"
+#include "agent/proxy/upstream.h"
+#include "glog/logging.h"
+#include "nodemesh/abi.h"
+
+namespace nodemesh::proxy {
+namespace {
+
+constexpr Millis kTick(50);
+constexpr int kAcceptBatch = 32;
+
+void SetNoDelay(int fd) {
+  int one = 1;
+  (void)::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+// Where a redirected connection was headed, as the datapath recorded it
+// (cgroup/getsockopt answers SO_ORIGINAL_DST); nullopt when it was not
+// redirected.
+std::optional<net::SocketAddress> OriginalDestination(int fd, int family) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof(ss);
+  int level = family == AF_INET6 ? SOL_IPV6 : SOL_IP;
+  if (::getsockopt(fd, level, NM_SO_ORIGINAL_DST, &ss, &len) != 0)
+    return std::nullopt;
+  auto addr = net::SocketAddress::FromSockaddr(
+      reinterpret_cast<const sockaddr*>(&ss), len);
+  if (!addr.ok()) return std::nullopt;
+  return *addr;
+}
+
+uint32_t PeerWorkload(int fd) {
+  nm_peer_workload w{};
+  socklen_t len = sizeof(w);
+  if (::getsockopt(fd, SOL_IP, NM_SO_PEER_WORKLOAD, &w, &len) != 0) return 0;
+  return w.workload_id;
+}
+
+}  // namespace
+
+EndpointKey KeyOf(const net::SocketAddress& a) {
+  EndpointKey k;
+  k.family = static_cast<uint8_t>(a.family());
+  k.port = a.port();
+  if (a.family() == AF_INET) {
+    const auto* in = reinterpret_cast<const sockaddr_in*>(a.addr());
+    std::memcpy(k.addr.data(), &in->sin_addr, 4);
+  } else if (a.family() == AF_INET6) {
+    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(a.addr());
+    std::memcpy(k.addr.data(), &in6->sin6_addr, 16);
+  }
+  return k;
+}
+
+Worker::Worker(int id, WorkerOptions options)
+    : id_(id), options_(std::move(options)) {
+  std::random_device rd;
+  rng_ = (static_cast<uint64_t>(rd()) << 32) ^ rd() ^ static_cast<uint64_t>(id);
+}
+
+Worker::~Worker() {
+  if (thread_.joinable()) Stop();
+}
+
+absl::Status Worker::AddListener(const net::SocketAddress& addr, bool outbound) {
+  auto fd = net::ListenTcp(addr, options_.backlog, /*reuse_port=*/true);
+  if (!fd.ok()) return fd.status();
+  auto l = std::make_unique<Listener>();
+  l->fd = std::move(*fd);
+  l->outbound = outbound;
+  l->port = addr.port();
+  Listener* raw = l.get();
+  auto s = loop_->Add(raw->fd.get(), EPOLLIN,
+                      [this, raw](uint32_t) { OnAccept(raw); });
+  if (!s.ok()) return s;
+  listeners_.push_back(std::move(l));
+  return absl::OkStatus();
+}
+
+absl::Status Worker::Start(std::shared_ptr<const ProxySnapshot> first) {
+  auto loop = net::EventLoop::Create();
+  if (!loop.ok()) return loop.status();
+  loop_ = std::move(*loop);
+  snapshot_ = std::move(first);
+  auto v4 = net::SocketAddress::Parse(
+      absl::StrCat("127.0.0.1:", options_.outbound_port));
+  if (auto s = AddListener(*v4, true); !s.ok()) {
+    return absl::Status(s.code(), absl::StrCat("outbound listener (--outbound_port): ",
+                                               s.message()));
+  }
+  // Redirected IPv6 connects land on [::1]; a host without IPv6 has none.
+  auto v6 = net::SocketAddress::Parse(
+      absl::StrCat("[::1]:", options_.outbound_port));
+  if (auto s = AddListener(*v6, true); !s.ok())
+    VLOG(1) << "worker " << id_ << ": no IPv6 outbound listener: " << s;
+  Apply(snapshot_);
+  loop_->SetAfterBatch([this] { retired_.clear(); });
+  loop_->AddTimer(kTick, [this] { Tick(); });
+  thread_ = std::thread([this] { Run(); });
+  return absl::OkStatus();
+}
+
+void Worker::Run() {
+  loop_->Run();
+  // Stopped: everything still open goes now, on this thread.
+  for (auto& [obj, owned] : live_) ticking_.push_back(obj);
+  for (WorkerObject* obj : ticking_) {
+    if (!obj->closed()) obj->Abort();
+  }
+  ticking_.clear();
+  retired_.clear();
+  CloseListeners();
+}
+
+void Worker::Publish(std::shared_ptr<const ProxySnapshot> snapshot) {
+  loop_->Post([this, snapshot = std::move(snapshot)]() mutable {
+    Apply(std::move(snapshot));
+  });
+}
+
+void Worker::Apply(std::shared_ptr<const ProxySnapshot> snapshot) {
+  snapshot_ = std::move(snapshot);
+  const compile::ProxyConfig* config = snapshot_->config.get();
+  if (config != balancers_for_) {
+    // New routes: weighted balancers restart (their state is per route).
+    balancers_for_ = config;
+    balancers_.clear();
+    balancers_.resize(config->route_slots);
+    round_robin_.resize(config->clusters.size());
+    SyncGatewayListeners();
+  }
+}
+
+void Worker::SyncGatewayListeners() {
+  if (!accepting_) return;
+  const compile::ProxyConfig& config = *snapshot_->config;
+  // Close gateway listeners whose port left the config.
+  for (auto it = listeners_.begin(); it != listeners_.end();) {
+    bool keep = (*it)->outbound;
+    for (const compile::GatewayListener& g : config.gateways)
+      keep = keep || g.port == (*it)->port;
+    if (keep) {
+      ++it;
+      continue;
+    }
+    loop_->Remove((*it)->fd.get());
+    it = listeners_.erase(it);
+  }
+  for (const compile::GatewayListener& g : config.gateways) {
+    bool have = false;
+    for (const auto& l : listeners_) have = have || (!l->outbound && l->port == g.port);
+    if (have) continue;
+    auto addr = net::SocketAddress::Parse(
+        absl::StrCat(options_.gateway_address.find(':') != std::string::npos
+                         ? absl::StrCat("[", options_.gateway_address, "]")
+                         : options_.gateway_address,
+                     ":", g.port));
+    if (!addr.ok()) {
+      LOG(ERROR) << "VirtualGateway " << g.mesh << "/" << g.virtual_gateway
+                 << ": --gateway_address: " << addr.status();
+      continue;
+    }
+    if (auto s = AddListener(*addr, false); !s.ok()) {
+      LOG(ERROR) << "VirtualGateway " << g.mesh << "/" << g.virtual_gateway
+                 << ": cannot listen on " << addr->ToString() << ": "
+                 << s.message();
+    } else if (id_ == 0) {
+      LOG(INFO) << "VirtualGateway " << g.mesh << "/" << g.virtual_gateway
+                << " listening on " << addr->ToString();
+    }
+  }
+}
+
+void Worker::CloseListeners() {
+  for (auto& l : listeners_) loop_->Remove(l->fd.get());
+  listeners_.clear();
+}
+
+void Worker::StopAccepting() {
+  loop_->Post([this] {
+    accepting_ = false;
+    CloseListeners();
+  });
+}
+
+void Worker::Drain() {
+  loop_->Post([this] {
+    accepting_ = false;
+    draining_ = true;
+    CloseListeners();
+    for (auto& [obj, owned] : live_) ticking_.push_back(obj);
+    for (WorkerObject* obj : ticking_) {
+      if (!obj->closed()) obj->Drain();
+    }
+    ticking_.clear();
+  });
+}
+
+void Worker::Stop() {
+  if (!thread_.joinable()) return;
+  loop_->Stop();
+  thread_.join();
+}
+
+WorkerStats Worker::CollectStats() {
+  auto done = std::make_shared<std::promise<WorkerStats>>();
+  std::future<WorkerStats> result = done->get_future();
+  loop_->Post([this, done] { done->set_value(stats_); });
+  if (result.wait_for(std::chrono::seconds(2)) != std::future_status::ready) {
+    LOG(WARNING) << "worker " << id_ << " did not answer a stats request";
+    return {};
+  }
+  return result.get();
+}
+
+void Worker::OnAccept(Listener* l) {
+  for (int i = 0; i < kAcceptBatch && accepting_; ++i) {
+    ConnectionInfo info;
+    auto fd = net::Accept(l->fd.get(), &info.peer);
+    if (!fd.ok()) {
+      LOG_EVERY_N(WARNING, 100) << "accept: " << fd.status();
+      return;
+    }
+    if (!fd->valid()) return;
+    SetNoDelay(fd->get());
+    info.outbound = l->outbound;
+    info.listener_port = l->port;
+    if (l->outbound) {
+      info.original_dst = OriginalDestination(fd->get(), info.peer.family());
+      info.source_workload = PeerWorkload(fd->get());
+    }
+    ++stats_.downstream_cx_total;
+    ++stats_.downstream_cx_active;
+    const compile::VirtualHost* tcp_host = nullptr;
+    if (info.original_dst)
+      tcp_host = snapshot_->config->FindTcpHost(info.original_dst->port());
+    if (tcp_host != nullptr) {
+      Make<TcpSession>(this, std::move(*fd), snapshot_, tcp_host)->Start();
+    } else {
+      Make<HttpSession>(this, std::move(*fd), std::move(info))->Start();
+    }
+  }
+}
+
+void Worker::Tick() {
+  Clock::time_point now = Clock::now();
+  for (auto& [obj, owned] : live_) ticking_.push_back(obj);
+  for (WorkerObject* obj : ticking_) {
+    if (!obj->closed()) obj->OnTick(now);
+  }
+  ticking_.clear();
+  size_t open = 0;
+  for (auto& [obj, owned] : live_) {
+    if (!obj->closed() && dynamic_cast<UpstreamConnection*>(obj) == nullptr)
+      ++open;
+  }
+  open_connections_.store(open, std::memory_order_relaxed);
+  loop_->AddTimer(kTick, [this] { Tick(); });
+}
+
+void Worker::Retire(WorkerObject* obj) {
+  auto it = live_.find(obj);
+  if (it == live_.end()) return;
+  retired_.push_back(std::move(it->second));
+  live_.erase(it);
+}
+
+const compile::WeightedCluster* Worker::PickTarget(
+    const std::vector<compile::WeightedCluster>& targets, uint32_t slot) {
+  if (targets.size() == 1) {
+    return targets[0].weight > 0 ? &targets[0] : nullptr;
+  }
+  if (slot >= balancers_.size()) balancers_.resize(slot + 1);
+  auto& b = balancers_[slot];
+  if (!b || b->size() != targets.size()) {
+    std::vector<uint32_t> weights;
+    weights.reserve(targets.size());
+    for (const auto& t : targets) weights.push_back(t.weight);
+    b.emplace(std::move(weights));
+  }
+  size_t i = b->Pick();
+  return i < targets.size() ? &targets[i] : nullptr;
+}
+
+std::optional<net::SocketAddress> Worker::PickEndpoint(
+    const ProxySnapshot& snap, uint32_t cluster,
+    std::span<const net::SocketAddress> tried) {
+  if (cluster >= snap.endpoints.size() || !snap.endpoints[cluster])
+    return std::nullopt;
+  const std::vector<net::SocketAddress>& eps = *snap.endpoints[cluster];
+  const size_t n = eps.size();
+  if (n == 0) return std::nullopt;
+  if (n == 1) return eps[0];
+  // Another endpoint than those tried, where one exists.
+  bool all_tried = true;
+  for (const auto& ep : eps) {
+    if (std::find(tried.begin(), tried.end(), ep) == tried.end()) {
+      all_tried = false;
+      break;
+    }
+  }
+  auto usable = [&](size_t i) {
+    return all_tried ||
+           std::find(tried.begin(), tried.end(), eps[i]) == tried.end();
+  };
+  size_t pick = SIZE_MAX;
+  if (options_.lb_policy == LbPolicy::kRoundRobin) {
+    if (cluster >= round_robin_.size()) round_robin_.resize(cluster + 1);
+    pick = round_robin_[cluster].Pick(n, usable);
+  } else {
+    // Power of two choices over the requests this worker has in flight.
+    size_t a = RandomBelow(n, &rng_);
+    size_t b = RandomBelow(n - 1, &rng_);
+    if (b >= a) ++b;
+    bool ua = usable(a), ub = usable(b);
+    if (ua && ub) {
+      pick = endpoint(KeyOf(eps[b])).active < endpoint(KeyOf(eps[a])).active
+                 ? b
+                 : a;
+    } else if (ua || ub) {
+      pick = ua ? a : b;
+    } else {
+      for (size_t i = 0; i < n && pick == SIZE_MAX; ++i) {
+        if (usable((a + i) % n)) pick = (a + i) % n;
+      }
+    }
+  }
+  if (pick >= n) return std::nullopt;
+  return eps[pick];
+}
+
+absl::StatusOr<net::UniqueFd> Worker::ConnectUpstream(
+    const net::SocketAddress& ep) {
+  // The mark is a second guard beside the cgroup: the datapath skips
+  // marked sockets.
+  auto fd = net::ConnectTcp(ep, options_.socket_mark);
+  if (!fd.ok()) return fd.status();
+  SetNoDelay(fd->get());
+  return fd;
+}
+
+UpstreamConnection* Worker::AcquireUpstream(const net::SocketAddress& ep) {
+  EndpointState& st = endpoint(KeyOf(ep));
+  while (!st.idle.empty()) {
+    UpstreamConnection* c = st.idle.back();
+    st.idle.pop_back();
+    if (!c->closed()) return c;
+  }
+  auto fd = ConnectUpstream(ep);
+  if (!fd.ok()) {
+    ++stats_.upstream_cx_connect_fail;
+    VLOG(1) << fd.status();
+    return nullptr;
+  }
+  UpstreamConnection* c = Make<UpstreamConnection>(this, std::move(*fd), ep);
+  c->Start();
+  return c;
+}
+
+}  // namespace nodemesh::proxy

@@ -1,0 +1,190 @@
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "agent/compile/proxy_config.h"
+#include "agent/net/event_loop.h"
+#include "agent/net/socket.h"
+#include "agent/proxy/load_balancer.h"
+#include "agent/proxy/proxy_stats.h"
+
+namespace nodemesh::proxy {
+
+using Clock = std::chrono::steady_clock;
+using Millis = std::chrono::milliseconds;
+
+// What workers route with: the compiled config and, per cluster, the
+// endpoints service discovery found. Immutable; swapped whole.
+struct ProxySnapshot {
+  std::shared_ptr<const compile::ProxyConfig> config;
+  // By cluster index.
+  std::vector<std::shared_ptr<const std::vector<net::SocketAddress>>>
+      endpoints;
+};
+
+enum class LbPolicy { kRoundRobin, kLeastRequest };
+
+struct WorkerOptions {
+  uint16_t outbound_port = 15001;
+  std::string gateway_address = "0.0.0.0";
+  uint32_t socket_mark = 0;  // SO_MARK on upstream sockets; 0: none
+  LbPolicy lb_policy = LbPolicy::kLeastRequest;
+  // Request bytes kept for a retry; a request whose body outgrows it is
+  // not retried.
+  size_t retry_buffer_bytes = 64 * 1024;
+  Millis downstream_idle_timeout{std::chrono::hours(1)};
+  Millis upstream_idle_timeout{std::chrono::seconds(60)};
+  // Output a connection may queue before its peer stops being read.
+  size_t high_watermark = 256 * 1024;
+  int backlog = 4096;
+};
+
+// An endpoint address as a hashable value (the pools' key).
+struct EndpointKey {
+  std::array<uint8_t, 16> addr{};
+  uint16_t port = 0;
+  uint8_t family = 0;
+  friend bool operator==(const EndpointKey&, const EndpointKey&) = default;
+  template <typename H>
+  friend H AbslHashValue(H h, const EndpointKey& k) {
+    return H::combine(std::move(h), k.addr, k.port, k.family);
+  }
+};
+EndpointKey KeyOf(const net::SocketAddress& a);
+
+class UpstreamConnection;
+
+// Anything the worker owns and frees after the current batch of events, so
+// that an object closed from inside one of its own callbacks stays valid
+// until the stack unwinds (Envoy's deferred deletion).
+class WorkerObject {
+ public:
+  virtual ~WorkerObject() = default;
+  // Called every tick (about 50 ms) to expire timeouts.
+  virtual void OnTick(Clock::time_point now) = 0;
+  // Closes at once (worker shutdown).
+  virtual void Abort() = 0;
+  // The agent is draining: finish what is in flight, take nothing new.
+  virtual void Drain() {}
+  bool closed() const { return closed_; }
+
+ protected:
+  bool closed_ = false;
+};
+
+// Per-endpoint state kept by one worker: requests in flight (least
+// request) and idle pooled connections.
+struct EndpointState {
+  uint32_t active = 0;
+  std::vector<UpstreamConnection*> idle;
+};
+
+// One proxy worker: a thread running its own event loop with its own
+// SO_REUSEPORT listeners, connections, pools, balancers and stats. Other
+// threads reach it only through the thread-safe methods, which post.
+class Worker {
+ public:
+  Worker(int id, WorkerOptions options);
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  // Binds the outbound listeners and starts the thread.
+  absl::Status Start(std::shared_ptr<const ProxySnapshot> first);
+
+  // Thread-safe.
+  void Publish(std::shared_ptr<const ProxySnapshot> snapshot);
+  void StopAccepting();
+  // Stops accepting, closes idle keep-alive connections now and the others
+  // after their response in flight.
+  void Drain();
+  // Closes every connection and joins the thread.
+  void Stop();
+  // Blocks until the worker has copied its stats (or 2 s passed).
+  WorkerStats CollectStats();
+  size_t open_connections() const {
+    return open_connections_.load(std::memory_order_relaxed);
+  }
+
+  // ---- For the worker's own connections (loop thread only). ----
+  net::EventLoop* loop() { return loop_.get(); }
+  const std::shared_ptr<const ProxySnapshot>& snapshot() const {
+    return snapshot_;
+  }
+  const WorkerOptions& options() const { return options_; }
+  WorkerStats& stats() { return stats_; }
+  uint64_t* rng() { return &rng_; }
+
+  // Weighted pick among a route's targets (smooth weighted round robin per
+  // route slot); null when every weight is 0.
+  const compile::WeightedCluster* PickTarget(
+      const std::vector<compile::WeightedCluster>& targets, uint32_t slot);
+  // An endpoint of `cluster`, avoiding `tried` where another exists.
+  std::optional<net::SocketAddress> PickEndpoint(
+      const ProxySnapshot& snap, uint32_t cluster,
+      std::span<const net::SocketAddress> tried);
+
+  EndpointState& endpoint(const EndpointKey& key) { return endpoints_[key]; }
+
+  // An idle pooled connection to `ep`, or a new one (connecting); null
+  // when no socket could be made.
+  UpstreamConnection* AcquireUpstream(const net::SocketAddress& ep);
+  // A non-blocking connect to `ep`, marked and with TCP_NODELAY.
+  absl::StatusOr<net::UniqueFd> ConnectUpstream(const net::SocketAddress& ep);
+
+  template <typename T, typename... Args>
+  T* Make(Args&&... args) {
+    auto obj = std::make_unique<T>(std::forward<Args>(args)...);
+    T* raw = obj.get();
+    live_.emplace(raw, std::move(obj));
+    return raw;
+  }
+  // Frees `obj` after the current batch of events.
+  void Retire(WorkerObject* obj);
+
+ private:
+  struct Listener {
+    net::UniqueFd fd;
+    bool outbound = false;
+    uint16_t port = 0;
+  };
+
+  void Run();
+  void Apply(std::shared_ptr<const ProxySnapshot> snapshot);
+  absl::Status AddListener(const net::SocketAddress& addr, bool outbound);
+  void SyncGatewayListeners();
+  void OnAccept(Listener* l);
+  void Tick();
+  void CloseListeners();
+
+  const int id_;
+  const WorkerOptions options_;
+  std::unique_ptr<net::EventLoop> loop_;
+  std::thread thread_;
+  std::shared_ptr<const ProxySnapshot> snapshot_;
+  const compile::ProxyConfig* balancers_for_ = nullptr;
+  std::vector<std::optional<SmoothWeightedRoundRobin>> balancers_;
+  std::vector<RoundRobin> round_robin_;  // by cluster
+  absl::flat_hash_map<EndpointKey, EndpointState> endpoints_;
+  std::vector<std::unique_ptr<Listener>> listeners_;
+  bool accepting_ = true;
+  bool draining_ = false;
+  absl::flat_hash_map<WorkerObject*, std::unique_ptr<WorkerObject>> live_;
+  std::vector<std::unique_ptr<WorkerObject>> retired_;
+  std::vector<WorkerObject*> ticking_;
+  WorkerStats stats_;
+  uint64_t rng_;
+  std::atomic<size_t> open_connections_{0};
+};
+
+}  // namespace nodemesh::proxy

@@ -314,7 +314,8 @@ bool HttpSession::Route(const http::MessageHead& head) {
     Reply(LocalReason::kNoRoute);
     return false;
   }
-  if (!info_.outbound) view.port = vhost_->port;
+  // Route port matches: the port the service was called on.
+  view.port = vhost_->port;
   for (const compile::HttpRouteEntry& r : vhost_->http_routes) {
     if (r.matcher.Matches(view)) {
       route_ = &r;

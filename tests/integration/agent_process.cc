@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -31,13 +32,21 @@ std::string RunCommand(const std::string& command, int* exit_code) {
   return out;
 }
 
-AgentProcess::AgentProcess(int netns_fd, std::vector<std::string> flags) {
+AgentProcess::AgentProcess(int netns_fd, std::vector<std::string> flags,
+                           const std::string& hosts_file) {
   static int n = 0;
   log_path_ = absl::StrCat("/tmp/nmtest-agent-", ::getpid(), "-", n++, ".log");
   pid_ = ::fork();
   if (pid_ == 0) {
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (netns_fd >= 0 && ::setns(netns_fd, CLONE_NEWNET) != 0) _exit(121);
+    if (!hosts_file.empty() &&
+        (::unshare(CLONE_NEWNS) != 0 ||
+         ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
+         ::mount(hosts_file.c_str(), "/etc/hosts", nullptr, MS_BIND,
+                 nullptr) != 0)) {
+      _exit(122);
+    }
     int log = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     ::dup2(log, 1);
     ::dup2(log, 2);

@@ -14,7 +14,10 @@ std::string RunCommand(const std::string& command, int* exit_code = nullptr);
 // with the given flags; SIGKILLed on destruction if still running.
 class AgentProcess {
  public:
-  AgentProcess(int netns_fd, std::vector<std::string> flags);
+  // With `hosts_file`, the agent runs in a mount namespace of its own where
+  // that file is /etc/hosts (names for dns service discovery in tests).
+  AgentProcess(int netns_fd, std::vector<std::string> flags,
+               const std::string& hosts_file = "");
   ~AgentProcess();
   AgentProcess(const AgentProcess&) = delete;
   AgentProcess& operator=(const AgentProcess&) = delete;

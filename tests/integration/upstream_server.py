@@ -278,20 +278,31 @@ class UpstreamServer(http.server.ThreadingHTTPServer):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--name", required=True)
+    # Repeat --name/--port pairs to serve several upstreams from one process
+    # (each with its own counters), e.g. one per virtual node of a test.
+    parser.add_argument("--port", type=int, action="append", required=True)
+    parser.add_argument("--name", action="append", required=True)
     parser.add_argument("--host", default="127.0.0.1")
     args = parser.parse_args()
+    if len(args.port) != len(args.name):
+        parser.error("give one --port per --name")
     if ":" in args.host:
         UpstreamServer.address_family = socket.AF_INET6
-    server = UpstreamServer((args.host, args.port), args.name)
-    print("ready %s %d" % (args.name, server.server_address[1]), flush=True)
+    servers = [UpstreamServer((args.host, port), name)
+               for name, port in zip(args.name, args.port)]
+    for name, server in zip(args.name, servers):
+        print("ready %s %d" % (name, server.server_address[1]), flush=True)
+    threads = [threading.Thread(target=s.serve_forever, daemon=True)
+               for s in servers[1:]]
+    for t in threads:
+        t.start()
     try:
-        server.serve_forever()
+        servers[0].serve_forever()
     except KeyboardInterrupt:
         pass
     finally:
-        server.server_close()
+        for s in servers:
+            s.server_close()
     return 0
 
 

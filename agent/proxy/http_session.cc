@@ -156,13 +156,15 @@ void HttpSession::Consume() {
         upstream_->Detach(false);
         upstream_ = nullptr;
       }
-      if (!response_started_) {
-        request_complete_ = true;
-        AppendLocalReply(LocalReason::kBadRequest, parser_.error().status,
-                         true, false, &out_);
-        ++worker_->stats().local_replies[static_cast<size_t>(
-            LocalReason::kBadRequest)];
+      if (response_started_) {
+        Close();  // mid-response: nothing sensible can follow
+        return;
       }
+      state_ = State::kReplied;
+      AppendLocalReply(LocalReason::kBadRequest, parser_.error().status,
+                       true, false, &out_);
+      ++worker_->stats().local_replies[static_cast<size_t>(
+          LocalReason::kBadRequest)];
       FlushDownstream();
       return;
     }

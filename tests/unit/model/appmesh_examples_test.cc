@@ -11,29 +11,13 @@
 
 #include "agent/model/snapshot.h"
 #include "gtest/gtest.h"
+#include "tests/unit/model/appmesh_examples.h"
 #include "tests/unit/model/model_test_util.h"
 
 namespace nodemesh::model {
 namespace {
 
 namespace fs = std::filesystem;
-
-struct IndexRow {
-  std::string path, format, resources;
-};
-
-std::vector<IndexRow> ReadIndex() {
-  std::vector<IndexRow> rows;
-  std::ifstream in(std::string(NODEMESH_EXAMPLES_DIR) + "/INDEX.md");
-  std::string line;
-  // | `path` | `source` | format | resources | features | substituted |
-  std::regex row(R"(^\| `([^`]+)` \| `[^`]+` \| ([a-z0-9-]+) \| ([^|]*) \|)");
-  while (std::getline(in, line)) {
-    std::smatch m;
-    if (std::regex_search(line, m, row)) rows.push_back({m[1], m[2], m[3]});
-  }
-  return rows;
-}
 
 std::string Errors(const SnapshotBuilder::Result& r) {
   std::string out;
@@ -71,30 +55,11 @@ TEST_F(AppMeshExamplesTest, EachCliJsonInputValidatesAsItsKind) {
 }
 
 TEST_F(AppMeshExamplesTest, EachWalkthroughsManifestsValidateAsOneState) {
-  // Group the Kubernetes files by walkthrough (or blog) directory.
-  std::map<std::string, std::vector<std::string>> groups;
-  for (const auto& row : rows_) {
-    if (row.format != "k8s") continue;
-    fs::path p(row.path);
-    auto it = p.begin();
-    std::string group = it->string();
-    if (++it != p.end()) group += "/" + it->string();
-    groups[group].push_back(row.path);
-  }
+  auto groups = GroupWalkthroughs(rows_);
   ASSERT_GT(groups.size(), 10u);
   for (const auto& [group, files] : groups) {
     TempConfigDir dir;
-    std::vector<std::string> names;
-    for (const auto& f : files) {
-      std::string rel = f.substr(group.size() + 1);
-      // A `.yaml.template` is plain YAML: copy it under a `.yaml` name.
-      if (rel.size() > 14 && rel.substr(rel.size() - 14) == ".yaml.template")
-        rel = rel.substr(0, rel.size() - 9);
-      std::ifstream in(fs::path(NODEMESH_EXAMPLES_DIR) / f);
-      std::stringstream text;
-      text << in.rdbuf();
-      dir.Write(rel, text.str());
-    }
+    WriteWalkthrough(group, files, dir);
     auto r = SnapshotBuilder(dir.path()).Build(nullptr);
     EXPECT_NE(r.snapshot, nullptr) << group << "\n" << Errors(r);
     if (r.snapshot) {

@@ -1,0 +1,242 @@
+// Model snapshots compiled into the proxy's tables: which virtual host a
+// request finds, route order, targets, retry and timeout defaults,
+// gateways; and every real App Mesh example compiles.
+
+#include "agent/compile/proxy_config.h"
+
+#include <filesystem>
+
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "tests/unit/model/appmesh_examples.h"
+#include "tests/unit/model/model_test_util.h"
+
+namespace nodemesh::compile {
+namespace {
+
+using model::TempConfigDir;
+using nlohmann::json;
+
+class ProxyConfigTest : public ::testing::Test {
+ protected:
+  std::shared_ptr<const ProxyConfig> Compile(const json& resources,
+                                             CompileOptions options = {}) {
+    TempConfigDir dir;
+    dir.Write("model.json", resources.dump());
+    auto r = model::SnapshotBuilder(dir.path()).Build(nullptr);
+    EXPECT_NE(r.snapshot, nullptr);
+    for (const auto& d : r.diagnostics.items()) ADD_FAILURE() << d.ToString();
+    if (!r.snapshot) return nullptr;
+    warnings_.clear();
+    return CompileProxyConfig(*r.snapshot, options, &labels_, &warnings_);
+  }
+  static json Node(const std::string& name, std::vector<int> ports,
+                   const std::string& protocol = "http") {
+    json listeners = json::array();
+    for (int p : ports)
+      listeners.push_back({{"portMapping", {{"port", p}, {"protocol", protocol}}}});
+    return {{"meshName", "m"},
+            {"virtualNodeName", name},
+            {"spec",
+             {{"listeners", listeners},
+              {"serviceDiscovery", {{"dns", {{"hostname", name + ".local"}}}}}}}};
+  }
+  static json Route(const std::string& name, json spec) {
+    return {{"meshName", "m"}, {"virtualRouterName", "r"}, {"routeName", name},
+            {"spec", spec}};
+  }
+  static json Http(json match, const std::string& target = "a",
+                   json extra = json::object()) {
+    json route = {{"match", match},
+                  {"action",
+                   {{"weightedTargets", {{{"virtualNode", target}, {"weight", 1}}}}}}};
+    route.update(extra);
+    return {{"httpRoute", route}};
+  }
+  json Base() const {
+    return json::array(
+        {{{"meshName", "m"}, {"spec", json::object()}},
+         Node("a", {8080}),
+         {{"meshName", "m"},
+          {"virtualRouterName", "r"},
+          {"spec",
+           {{"listeners", {{{"portMapping", {{"port", 80}, {"protocol", "http"}}}}}}}}},
+         {{"meshName", "m"},
+          {"virtualServiceName", "Svc.M.Local"},
+          {"spec", {{"provider", {{"virtualRouter", {{"virtualRouterName", "r"}}}}}}}}});
+  }
+
+  LabelInterner labels_;
+  std::vector<std::string> warnings_;
+};
+
+TEST_F(ProxyConfigTest, RoutesOrderByPriorityThenSpecificityThenName) {
+  json m = Base();
+  m.push_back(Route("any", Http({{"prefix", "/"}})));
+  m.push_back(Route("api", Http({{"prefix", "/api"}})));
+  m.push_back(Route("exact", Http({{"path", {{"exact", "/api/x"}}}})));
+  m.push_back(Route("late", {{"priority", 9}, {"httpRoute", Http({{"prefix", "/"}})["httpRoute"]}}));
+  m.push_back(Route("early", {{"priority", 1}, {"httpRoute", Http({{"prefix", "/z"}})["httpRoute"]}}));
+  auto c = Compile(m);
+  ASSERT_NE(c, nullptr);
+  const VirtualHost* h = c->FindHttpHost("svc.m.local", 0);
+  ASSERT_NE(h, nullptr);
+  std::vector<std::string> order;
+  for (const auto& r : h->http_routes) order.push_back(r.name);
+  EXPECT_EQ(order, (std::vector<std::string>{"early", "late", "exact", "api", "any"}));
+}
+
+TEST_F(ProxyConfigTest, HostLookupByNameAndPort) {
+  auto c = Compile(Base());
+  ASSERT_NE(c, nullptr);
+  EXPECT_NE(c->FindHttpHost("svc.m.local", 0), nullptr);
+  EXPECT_NE(c->FindHttpHost("SVC.m.local:80", 0), nullptr);  // names: any case
+  EXPECT_NE(c->FindHttpHost("svc.m.local", 80), nullptr);
+  // A port the router does not listen on is another service's business.
+  EXPECT_EQ(c->FindHttpHost("svc.m.local:81", 0), nullptr);
+  // Without a port in Host, the destination port decides, else the only one.
+  EXPECT_NE(c->FindHttpHost("svc.m.local", 9999), nullptr);
+  EXPECT_EQ(c->FindHttpHost("other.m.local", 80), nullptr);
+  EXPECT_EQ(c->FindHttpHost("", 80), nullptr);
+}
+
+TEST_F(ProxyConfigTest, TargetsTakeTheirPortOrTheNodesOnlyListener) {
+  json m = Base();
+  m.push_back(Node("multi", {9001, 9002}));
+  json targets = json::array(
+      {{{"virtualNode", "a"}, {"weight", 3}},
+       {{"virtualNode", "multi"}, {"weight", 1}, {"port", 9002}}});
+  json split = Http({{"prefix", "/"}});
+  split["httpRoute"]["action"]["weightedTargets"] = targets;
+  m.push_back(Route("split", split));
+  auto c = Compile(m);
+  ASSERT_NE(c, nullptr);
+  const VirtualHost* h = c->FindHttpHost("svc.m.local", 0);
+  ASSERT_EQ(h->http_routes.size(), 1u);
+  const auto& t = h->http_routes[0].targets;
+  ASSERT_EQ(t.size(), 2u);
+  EXPECT_EQ(c->clusters[t[0].cluster].name, "m/a:8080");
+  EXPECT_EQ(t[0].weight, 3u);
+  EXPECT_EQ(c->clusters[t[1].cluster].name, "m/multi:9002");
+  EXPECT_EQ(c->clusters[t[1].cluster].dns_hostname, "multi.local");
+  EXPECT_EQ(t[1].labels->route, "split");
+  EXPECT_EQ(t[1].labels->target_virtual_node, "multi");
+}
+
+TEST_F(ProxyConfigTest, RetryAndTimeoutDefaultsAreAppMeshs) {
+  json m = Base();
+  m.push_back(Route("plain", Http({{"prefix", "/"}})));
+  m.push_back(Route(
+      "tuned",
+      Http({{"prefix", "/t"}}, "a",
+           {{"retryPolicy",
+             {{"maxRetries", 4},
+              {"perRetryTimeout", {{"unit", "s"}, {"value", 2}}},
+              {"httpRetryEvents", {"gateway-error", "client-error"}},
+              {"tcpRetryEvents", {"connection-error"}}}},
+            {"timeout", {{"perRequest", {{"unit", "ms"}, {"value", 700}}},
+                         {"idle", {{"unit", "s"}, {"value", 3}}}}}})));
+  auto c = Compile(m);
+  ASSERT_NE(c, nullptr);
+  const VirtualHost* h = c->FindHttpHost("svc.m.local", 0);
+  const HttpRouteEntry* plain = nullptr;
+  const HttpRouteEntry* tuned = nullptr;
+  for (const auto& r : h->http_routes) (r.name == "plain" ? plain : tuned) = &r;
+  // No retryPolicy: 2 retries on 503, connect failures and resets.
+  EXPECT_EQ(plain->retry.max_retries, 2u);
+  EXPECT_TRUE(plain->retry.RetriesStatus(503));
+  EXPECT_FALSE(plain->retry.RetriesStatus(502));
+  EXPECT_TRUE(plain->retry.connection_error);
+  EXPECT_EQ(plain->per_request_timeout, Millis(15000));
+  EXPECT_EQ(plain->idle_timeout, Millis(0));
+  EXPECT_EQ(tuned->retry.max_retries, 4u);
+  EXPECT_EQ(tuned->retry.per_try_timeout, Millis(2000));
+  EXPECT_TRUE(tuned->retry.RetriesStatus(409));
+  EXPECT_TRUE(tuned->retry.RetriesStatus(504));
+  EXPECT_FALSE(tuned->retry.RetriesStatus(500));
+  EXPECT_TRUE(tuned->retry.connection_error);
+  EXPECT_EQ(tuned->per_request_timeout, Millis(700));
+  EXPECT_EQ(tuned->idle_timeout, Millis(3000));
+}
+
+TEST_F(ProxyConfigTest, NodeProvidedServicesAndTcpPorts) {
+  json m = json::array({{{"meshName", "m"}, {"spec", json::object()}},
+                        Node("db", {5432}, "tcp"), Node("web", {8080})});
+  m.push_back({{"meshName", "m"},
+               {"virtualServiceName", "db.m.local"},
+               {"spec", {{"provider", {{"virtualNode", {{"virtualNodeName", "db"}}}}}}}});
+  m.push_back({{"meshName", "m"},
+               {"virtualServiceName", "web.m.local"},
+               {"spec", {{"provider", {{"virtualNode", {{"virtualNodeName", "web"}}}}}}}});
+  auto c = Compile(m);
+  ASSERT_NE(c, nullptr);
+  const VirtualHost* db = c->FindTcpHost(5432);
+  ASSERT_NE(db, nullptr);
+  EXPECT_EQ(db->virtual_service, "db.m.local");
+  EXPECT_EQ(db->tcp_routes.size(), 1u);
+  EXPECT_EQ(c->FindHttpHost("db.m.local", 5432), nullptr);  // TCP only
+  const VirtualHost* web = c->FindHttpHost("web.m.local:8080", 0);
+  ASSERT_NE(web, nullptr);
+  ASSERT_EQ(web->http_routes.size(), 1u);
+  EXPECT_EQ(web->http_routes[0].retry.max_retries, 2u);
+}
+
+TEST_F(ProxyConfigTest, GatewaysOnlyThoseAskedFor) {
+  json m = Base();
+  m.push_back(Route("any", Http({{"prefix", "/"}})));
+  for (std::string gw : {"g1", "g2"}) {
+    json listener = {{"portMapping",
+                      {{"port", gw == "g1" ? 8001 : 8002}, {"protocol", "http"}}}};
+    json vg = {{"meshName", "m"}, {"virtualGatewayName", gw}};
+    vg["spec"]["listeners"] = json::array({listener});
+    m.push_back(vg);
+    json action;
+    action["target"]["virtualService"]["virtualServiceName"] = "Svc.M.Local";
+    action["rewrite"]["hostname"]["defaultTargetHostname"] = "DISABLED";
+    json gr = {{"meshName", "m"},
+               {"virtualGatewayName", gw},
+               {"gatewayRouteName", "to-svc"}};
+    gr["spec"]["httpRoute"]["match"]["prefix"] = "/";
+    gr["spec"]["httpRoute"]["action"] = action;
+    m.push_back(gr);
+  }
+  auto all = Compile(m);
+  ASSERT_NE(all, nullptr);
+  EXPECT_EQ(all->gateways.size(), 2u);
+  CompileOptions only;
+  only.gateways = {"m/g2"};
+  auto one = Compile(m, only);
+  ASSERT_EQ(one->gateways.size(), 1u);
+  EXPECT_EQ(one->gateways[0].port, 8002);
+  ASSERT_EQ(one->gateways[0].routes.size(), 1u);
+  EXPECT_FALSE(one->gateways[0].routes[0].rewrite_host);
+  EXPECT_EQ(one->virtual_hosts[one->gateways[0].routes[0].virtual_host].virtual_service,
+            "Svc.M.Local");
+}
+
+TEST(ProxyConfigExamplesTest, EveryWalkthroughCompiles) {
+  if (!std::filesystem::exists(NODEMESH_EXAMPLES_DIR))
+    GTEST_SKIP() << "no " << NODEMESH_EXAMPLES_DIR;
+  auto groups = model::GroupWalkthroughs(model::ReadIndex());
+  ASSERT_GT(groups.size(), 10u);
+  LabelInterner labels;
+  size_t hosts = 0;
+  for (const auto& [group, files] : groups) {
+    TempConfigDir dir;
+    model::WriteWalkthrough(group, files, dir);
+    auto r = model::SnapshotBuilder(dir.path()).Build(nullptr);
+    ASSERT_NE(r.snapshot, nullptr) << group;
+    std::vector<std::string> warnings;
+    auto c = CompileProxyConfig(*r.snapshot, {}, &labels, &warnings);
+    ASSERT_NE(c, nullptr) << group;
+    hosts += c->virtual_hosts.size();
+    for (const auto& w : warnings) {
+      // Only what the proxy does not serve yet may be skipped.
+      EXPECT_TRUE(w.find("not served yet") != std::string::npos) << group << ": " << w;
+    }
+  }
+  EXPECT_GT(hosts, 20u);
+}
+
+}  // namespace
+}  // namespace nodemesh::compile

@@ -163,6 +163,10 @@ void RegisterAdminEndpoints(admin::AdminServer* server,
 }  // namespace
 
 absl::Status Agent::Run() {
+  // Before any thread starts: threads inherit the mask, and SIGTERM must
+  // reach the signalfd, not kill the process from a worker.
+  auto signals = BlockTerminationSignals();
+  if (!signals.ok()) return signals.status();
   if (auto s = datapath::Datapath::CheckKernel(); !s.ok()) return s;
   // Out of the workload cgroups before anything attaches, so the agent's own
   // connects are never redirected (and sockops sees its accepted sockets).
@@ -227,8 +231,6 @@ absl::Status Agent::Run() {
   (*appmesh_api)->Register(&admin_server);
   if (auto s = admin_server.Listen(*admin_addr); !s.ok()) return s;
 
-  auto signals = BlockTerminationSignals();
-  if (!signals.ok()) return signals.status();
   net::EventLoop* l = loop->get();
   auto drain_deadline = std::chrono::steady_clock::time_point::max();
   std::function<void()> check_drained = [&] {

@@ -446,5 +446,21 @@ TEST_F(ProxyRetryTest, WrkRequestsAllArrive) {
   EXPECT_LE(seen, sent + 8);
 }
 
+TEST_F(ProxyRetryTest, SigtermFinishesRequestsInFlightAndClosesIdleOnes) {
+  Upstreams* up = node_.AddUpstreams({{"app"}});
+  StartWith("127.0.0.1", up->port("app"), nullptr);
+  RawClient idle(node_.netns(), gw_port_);
+  ASSERT_EQ(idle.Exchange("GET / HTTP/1.1\r\nHost: x\r\n\r\n").status, 200);
+  CurlResult slow;
+  std::thread client([&] { slow = Get(Gw("/slow"), "-H 'x-delay-ms: 1500'"); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  int exit_status = node_.agent().Terminate();
+  client.join();
+  EXPECT_EQ(exit_status, 0);
+  EXPECT_EQ(slow.status, 200);
+  EXPECT_EQ(slow.Header("connection"), "close");
+  EXPECT_TRUE(idle.ClosedWithin(100));
+}
+
 }  // namespace
 }  // namespace nodemesh::testing

@@ -663,9 +663,19 @@ void HttpSession::Reply(LocalReason reason, int status) {
   }
 }
 
+// Buffers grown by one large request or response go back: an idle
+// keep-alive connection holds only what small messages need.
+void HttpSession::TrimBuffers() {
+  constexpr size_t kKeep = 64 * 1024;
+  if (tx_.capacity() > kKeep) std::string().swap(tx_);
+  if (out_.empty() && out_.capacity() > kKeep) std::string().swap(out_);
+  if (in_.empty() && in_.capacity() > kKeep) std::string().swap(in_);
+}
+
 void HttpSession::FinishExchange() {
   state_ = State::kIdle;
   snap_.reset();
+  TrimBuffers();
   FlushDownstream();
   if (closed_) return;
   if (close_after_flush_) return;  // closes when the output is written

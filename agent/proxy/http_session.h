@@ -68,6 +68,7 @@ class HttpSession final : public WorkerObject,
   void OnResponseBody(std::string_view data) override;
   void OnResponseTrailers(const http::HeaderList& trailers) override;
   void OnResponseComplete() override;
+  void OnUpstreamDrained() override { UpdateInterest(); }
 
   bool Route(const http::MessageHead& head);
   void BuildUpstreamHead(const http::MessageHead& head,
@@ -80,6 +81,7 @@ class HttpSession final : public WorkerObject,
   void StartTunnel();
   void FinishExchange();
   void ResetExchange();
+  void TrimBuffers();
   void Record(int status);
 
   Worker* const worker_;

@@ -141,6 +141,13 @@ void TcpSession::OnConnectEvent() {
 
 void TcpSession::UpdateInterest(Side* s, Side* peer) {
   if (closed_ || !s->registered) return;
+  if (s->read_eof && s->write_shut) {
+    // Done both ways: epoll would report HUP for it on every turn while the
+    // other side drains.
+    worker_->loop()->Remove(s->fd.get());
+    s->registered = false;
+    return;
+  }
   uint32_t want = 0;
   bool peer_ready = peer->registered && !(peer == &up_ && connecting_);
   if (!s->read_eof && peer->pending() < worker_->options().high_watermark &&

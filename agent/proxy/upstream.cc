@@ -97,6 +97,12 @@ void UpstreamConnection::Flush() {
   if (pending_output() == 0) {
     out_.clear();
     out_off_ = 0;
+    if (out_.capacity() > 64 * 1024) std::string().swap(out_);
+    if (cb_ != nullptr) {
+      UpdateInterest();
+      cb_->OnUpstreamDrained();
+      return;
+    }
   }
   UpdateInterest();
 }
@@ -109,12 +115,8 @@ void UpstreamConnection::SetReadPaused(bool paused) {
     // Feed what was held back; more arrives through HandleRead.
     std::string held;
     held.swap(read_ahead_);
-    in_read_ = true;
     parser_.Resume();
-    size_t used = parser_.Feed(held);
-    in_read_ = false;
-    if (used < held.size()) read_ahead_.assign(held, used);
-    if (parser_.has_error()) Fail(UpstreamFailure::kBadResponse);
+    FeedResponse(held);
   }
 }
 
@@ -164,10 +166,14 @@ void UpstreamConnection::HandleRead() {
     Fail(UpstreamFailure::kReset);
     return;
   }
-  std::string_view data(read_scratch, static_cast<size_t>(n));
+  FeedResponse(std::string_view(read_scratch, static_cast<size_t>(n)));
+}
+
+void UpstreamConnection::FeedResponse(std::string_view data) {
   in_read_ = true;
   size_t used = parser_.Feed(data);
   in_read_ = false;
+  if (closed_) return;
   if (parser_.has_error()) {
     Fail(UpstreamFailure::kBadResponse);
     return;

@@ -27,6 +27,8 @@ class UpstreamCallbacks {
   virtual void OnResponseBody(std::string_view data) = 0;
   virtual void OnResponseTrailers(const http::HeaderList& trailers) = 0;
   virtual void OnResponseComplete() = 0;
+  // Everything queued was written: the request body may flow again.
+  virtual void OnUpstreamDrained() {}
 };
 
 // One HTTP/1.1 connection to an endpoint, owned by its worker. It serves
@@ -67,6 +69,9 @@ class UpstreamConnection final : public WorkerObject, http::Http1Visitor {
  private:
   void OnEvents(uint32_t events);
   void HandleRead();
+  // Feeds bytes to the response parser and settles what the exchange did
+  // meanwhile (a Detach from inside a callback, bytes left over).
+  void FeedResponse(std::string_view data);
   void Flush();
   void UpdateInterest();
   void Close();

@@ -111,32 +111,33 @@ void RegisterAdminEndpoints(admin::AdminServer* server,
   server->Handle("GET", "/healthz", [](const AdminRequest&) {
     return AdminResponse{200, "text/plain", "ok\n"};
   });
-  server->Handle("GET", "/ready", [dp, model, proxy,
-                                   config](const AdminRequest&) {
-    auto cfg = dp->maps().ReadConfig();
-    bool datapath_ok = cfg.ok() && cfg->outbound_port == config->outbound_port;
-    nlohmann::json source = ConfigSourceJson(*model);
-    bool ready = datapath_ok && source["ready"].get<bool>();
-    const std::string& error = model->status().last_error;
-    nlohmann::json body = {
-        {"ready", ready},
-        {"node", config->node_name},
-        {"components",
-         {{"datapath",
-           {{"ready", datapath_ok},
-            {"pin_dir", config->bpf_pin_dir},
-            {"pin_state", datapath::PinStateName(dp->pin_state())},
-            {"sockmap", config->sockmap}}},
-          {"config_source", source},
-          {"proxy",
-           {{"ready", true},
-            {"workers", config->workers},
-            {"outbound_port", config->outbound_port},
-            {"config_warnings", proxy->compile_warnings()}}},
-          {"last_config_error",
-           error.empty() ? nlohmann::json(nullptr) : nlohmann::json(error)}}}};
-    return Json(ready ? 200 : 503, body);
-  });
+  server->Handle(
+      "GET", "/ready", [dp, model, proxy, config](const AdminRequest&) {
+        auto cfg = dp->maps().ReadConfig();
+        bool datapath_ok =
+            cfg.ok() && cfg->outbound_port == config->outbound_port;
+        nlohmann::json source = ConfigSourceJson(*model);
+        bool ready = datapath_ok && source["ready"].get<bool>();
+        const std::string& error = model->status().last_error;
+        nlohmann::json body = {
+            {"ready", ready},
+            {"node", config->node_name},
+            {"components",
+             {{"datapath",
+               {{"ready", datapath_ok},
+                {"pin_dir", config->bpf_pin_dir},
+                {"pin_state", datapath::PinStateName(dp->pin_state())},
+                {"sockmap", config->sockmap}}},
+              {"config_source", source},
+              {"proxy",
+               {{"ready", true},
+                {"workers", config->workers},
+                {"outbound_port", config->outbound_port},
+                {"config_warnings", proxy->compile_warnings()}}},
+              {"last_config_error", error.empty() ? nlohmann::json(nullptr)
+                                                  : nlohmann::json(error)}}}};
+        return Json(ready ? 200 : 503, body);
+      });
   server->Handle("GET", "/config_dump", [model](const AdminRequest&) {
     return AdminResponse{200, "application/json",
                          model::ConfigDumpJson(*model->current())};
@@ -215,7 +216,7 @@ absl::Status Agent::Run() {
   proxy::Proxy proxy(loop->get(), proxy_options);
   if (auto s = proxy.Start(model.current()); !s.ok()) return s;
   model.Subscribe([&proxy](std::shared_ptr<const model::Snapshot> snap) {
-    proxy.Update(std::move(snap));
+    proxy.Update(*snap);
   });
   admin::AdminServer admin_server(loop->get());
   RegisterAdminEndpoints(&admin_server, dp->get(), &model, &proxy, &config_);

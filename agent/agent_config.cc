@@ -92,10 +92,11 @@ absl::StatusOr<AgentConfig> AgentConfigFromFlags() {
                   : static_cast<int>(std::thread::hardware_concurrency());
   if (c.workers <= 0) c.workers = 1;
   c.gateway_address = FLAGS_gateway_address;
-  for (absl::string_view g : absl::StrSplit(FLAGS_gateways, ',', absl::SkipEmpty())) {
+  for (absl::string_view g :
+       absl::StrSplit(FLAGS_gateways, ',', absl::SkipEmpty())) {
     if (g.find('/') == absl::string_view::npos)
-      return absl::InvalidArgumentError(absl::StrCat(
-          "--gateways: '", g, "' is not mesh/virtual-gateway"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("--gateways: '", g, "' is not mesh/virtual-gateway"));
     c.gateways.emplace_back(g);
   }
   if (FLAGS_lb_policy != "least_request" && FLAGS_lb_policy != "round_robin")

@@ -27,9 +27,9 @@ bool RetryPolicy::RetriesStatus(int status) const {
 
 std::shared_ptr<const RouteLabels> LabelInterner::Get(
     const RouteLabels& labels) {
-  std::string key = absl::StrCat(labels.mesh, "\x1f", labels.virtual_service,
-                                 "\x1f", labels.route, "\x1f",
-                                 labels.target_virtual_node);
+  std::string key =
+      absl::StrCat(labels.mesh, "\x1f", labels.virtual_service, "\x1f",
+                   labels.route, "\x1f", labels.target_virtual_node);
   auto& slot = map_[key];
   if (!slot) slot = std::make_shared<const RouteLabels>(labels);
   return slot;
@@ -44,9 +44,9 @@ const VirtualHost* ProxyConfig::FindHttpHost(std::string_view authority,
   if (colon != std::string_view::npos && host.find(']', colon) == host.npos &&
       (host.front() != '[' || (colon > 0 && host[colon - 1] == ']'))) {
     uint32_t p = 0;
-    if (absl::SimpleAtoi(absl::string_view(host.data() + colon + 1,
-                                           host.size() - colon - 1),
-                         &p) &&
+    if (absl::SimpleAtoi(
+            absl::string_view(host.data() + colon + 1, host.size() - colon - 1),
+            &p) &&
         p <= 65535) {
       explicit_port = static_cast<int>(p);
     }
@@ -55,7 +55,8 @@ const VirtualHost* ProxyConfig::FindHttpHost(std::string_view authority,
   std::string lowered;
   if (std::any_of(host.begin(), host.end(),
                   [](char c) { return c >= 'A' && c <= 'Z'; })) {
-    lowered = absl::AsciiStrToLower(absl::string_view(host.data(), host.size()));
+    lowered =
+        absl::AsciiStrToLower(absl::string_view(host.data(), host.size()));
     host = lowered;
   }
   auto it = by_name.find(absl::string_view(host.data(), host.size()));
@@ -239,13 +240,15 @@ class Compiler {
   }
 
   static void ApplyTimeout(const model::HttpTimeout& t, HttpRouteEntry* e) {
-    if (t.per_request) e->per_request_timeout = Millis(t.per_request->ToMillis());
+    if (t.per_request)
+      e->per_request_timeout = Millis(t.per_request->ToMillis());
     if (t.idle) e->idle_timeout = Millis(t.idle->ToMillis());
   }
 
   static RetryPolicy CompileRetry(const model::RetryPolicy& p) {
     RetryPolicy out;
-    out.max_retries = static_cast<uint32_t>(std::min<int64_t>(p.max_retries, 100));
+    out.max_retries =
+        static_cast<uint32_t>(std::min<int64_t>(p.max_retries, 100));
     out.per_try_timeout = Millis(p.per_retry_timeout.ToMillis());
     for (const std::string& e : p.http_retry_events) {
       if (e == "server-error") out.server_error = true;
@@ -282,12 +285,13 @@ class Compiler {
                                        const VirtualHost& h) {
     std::vector<WeightedCluster> out;
     for (const model::WeightedTarget& t : action.weighted_targets) {
-      auto cluster = TargetCluster(route.id.mesh, t.virtual_node, t.port, h.port);
+      auto cluster =
+          TargetCluster(route.id.mesh, t.virtual_node, t.port, h.port);
       if (!cluster) {
-        Warn(route.id, absl::StrCat("target virtual node ", t.virtual_node,
-                                    " has no listener for port ",
-                                    t.port ? *t.port : h.port,
-                                    "; target skipped"));
+        Warn(route.id,
+             absl::StrCat("target virtual node ", t.virtual_node,
+                          " has no listener for port ",
+                          t.port ? *t.port : h.port, "; target skipped"));
         continue;
       }
       out.push_back({*cluster, static_cast<uint32_t>(std::max(0, t.weight)),
@@ -334,7 +338,8 @@ class Compiler {
     e.targets = Targets(route, hr.action, *h);
     if (e.targets.empty()) return;
     e.index = next_slot_++;
-    e.retry = hr.retry_policy ? CompileRetry(*hr.retry_policy) : ImplicitRetry();
+    e.retry =
+        hr.retry_policy ? CompileRetry(*hr.retry_policy) : ImplicitRetry();
     if (hr.timeout) ApplyTimeout(*hr.timeout, &e);
     h->http_routes.push_back(std::move(e));
   }
@@ -385,9 +390,10 @@ class Compiler {
         children_[{ResourceKind::kGatewayRoute, r.id.mesh, r.id.name}];
     for (const model::VirtualGatewayListener& l : spec.listeners) {
       if (l.port_mapping.protocol != model::PortProtocol::kHttp) {
-        Warn(r.id, absl::StrCat("listener on port ", l.port_mapping.port, " (",
-                                std::string(model::EnumName(l.port_mapping.protocol)),
-                                ") is not served yet: only http gateways"));
+        Warn(r.id,
+             absl::StrCat("listener on port ", l.port_mapping.port, " (",
+                          std::string(model::EnumName(l.port_mapping.protocol)),
+                          ") is not served yet: only http gateways"));
         continue;
       }
       GatewayListener g;
@@ -421,8 +427,9 @@ class Compiler {
         e.matcher = std::move(*matcher);
         e.virtual_host = *host;
         const auto& rw = hr.action.rewrite;
-        if (rw && rw->hostname && rw->hostname->default_target_hostname ==
-                                      model::DefaultGatewayRouteRewrite::kDisabled)
+        if (rw && rw->hostname &&
+            rw->hostname->default_target_hostname ==
+                model::DefaultGatewayRouteRewrite::kDisabled)
           e.rewrite_host = false;
         g.routes.push_back(std::move(e));
       }

@@ -53,12 +53,12 @@ struct WeightedCluster {
 // App Mesh retry events, resolved into the checks the proxy makes.
 struct RetryPolicy {
   uint32_t max_retries = 0;
-  Millis per_try_timeout{0};    // 0: none
-  bool server_error = false;    // any 5xx
-  bool gateway_error = false;   // 502, 503, 504
-  bool client_error = false;    // 409
-  bool status_503 = false;      // App Mesh's implicit policy
-  bool stream_error = false;    // upstream reset before a response
+  Millis per_try_timeout{0};      // 0: none
+  bool server_error = false;      // any 5xx
+  bool gateway_error = false;     // 502, 503, 504
+  bool client_error = false;      // 409
+  bool status_503 = false;        // App Mesh's implicit policy
+  bool stream_error = false;      // upstream reset before a response
   bool connection_error = false;  // connect failed
 
   bool RetriesStatus(int status) const;

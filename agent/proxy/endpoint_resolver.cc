@@ -25,9 +25,9 @@ absl::StatusOr<EndpointList> ResolveDns(const DnsQuery& q) {
   std::string port = std::to_string(q.port);
   int rc = ::getaddrinfo(q.hostname.c_str(), port.c_str(), &hints, &res);
   if (rc != 0) {
-    return absl::UnavailableError(absl::StrCat(
-        "dns service discovery: cannot resolve ", q.hostname, ": ",
-        ::gai_strerror(rc)));
+    return absl::UnavailableError(
+        absl::StrCat("dns service discovery: cannot resolve ", q.hostname, ": ",
+                     ::gai_strerror(rc)));
   }
   EndpointList v4, v6;
   for (addrinfo* ai = res; ai != nullptr; ai = ai->ai_next) {
@@ -38,8 +38,8 @@ absl::StatusOr<EndpointList> ResolveDns(const DnsQuery& q) {
       list.push_back(*a);
   }
   ::freeaddrinfo(res);
-  bool v6_first = q.ip_preference == P::kIPv6Preferred ||
-                  q.ip_preference == P::kIPv6Only;
+  bool v6_first =
+      q.ip_preference == P::kIPv6Preferred || q.ip_preference == P::kIPv6Only;
   EndpointList out = v6_first ? v6 : v4;
   const EndpointList& rest = v6_first ? v4 : v6;
   out.insert(out.end(), rest.begin(), rest.end());
@@ -129,7 +129,8 @@ void EndpointResolver::Loop() {
     }
     auto results = std::make_shared<
         std::vector<std::pair<std::string, absl::StatusOr<EndpointList>>>>();
-    for (const DnsQuery& q : queries) results->emplace_back(q.Key(), ResolveDns(q));
+    for (const DnsQuery& q : queries)
+      results->emplace_back(q.Key(), ResolveDns(q));
     main_loop_->Post([this, shared, results] {
       if (!shared->alive) return;
       bool changed = false;

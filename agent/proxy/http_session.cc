@@ -33,7 +33,8 @@ bool IsForbiddenTrailer(std::string_view name) {
 
 void AppendHex(uint64_t v, int digits, std::string* out) {
   static constexpr char kHex[] = "0123456789abcdef";
-  for (int i = digits - 1; i >= 0; --i) out->push_back(kHex[(v >> (i * 4)) & 15]);
+  for (int i = digits - 1; i >= 0; --i)
+    out->push_back(kHex[(v >> (i * 4)) & 15]);
 }
 
 // The authority of an absolute-form target ("http://h:1/p" -> "h:1"),
@@ -62,7 +63,7 @@ bool IsAuthorityForm(std::string_view target) {
 HttpSession::HttpSession(Worker* worker, net::UniqueFd fd, ConnectionInfo info)
     : worker_(worker),
       fd_(std::move(fd)),
-      info_(std::move(info)),
+      info_(info),
       parser_(http::Http1Parser::Mode::kRequest, this) {
   std::string peer = info_.peer.ToString();
   size_t colon = peer.rfind(':');
@@ -161,10 +162,10 @@ void HttpSession::Consume() {
         return;
       }
       state_ = State::kReplied;
-      AppendLocalReply(LocalReason::kBadRequest, parser_.error().status,
-                       true, false, &out_);
-      ++worker_->stats().local_replies[static_cast<size_t>(
-          LocalReason::kBadRequest)];
+      AppendLocalReply(LocalReason::kBadRequest, parser_.error().status, true,
+                       false, &out_);
+      ++worker_->stats()
+            .local_replies[static_cast<size_t>(LocalReason::kBadRequest)];
       FlushDownstream();
       return;
     }
@@ -181,8 +182,8 @@ void HttpSession::Consume() {
 
 void HttpSession::FlushDownstream() {
   while (out_off_ < out_.size()) {
-    ssize_t n = ::send(fd_.get(), out_.data() + out_off_, out_.size() - out_off_,
-                       MSG_NOSIGNAL);
+    ssize_t n = ::send(fd_.get(), out_.data() + out_off_,
+                       out_.size() - out_off_, MSG_NOSIGNAL);
     if (n < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK) break;
       Close();
@@ -345,7 +346,8 @@ void HttpSession::BuildUpstreamHead(const http::MessageHead& head,
       target != "*") {
     size_t scheme = target.find("://");
     size_t slash = target.find('/', scheme == target.npos ? 0 : scheme + 3);
-    target = slash == target.npos ? std::string_view("/") : target.substr(slash);
+    target =
+        slash == target.npos ? std::string_view("/") : target.substr(slash);
   }
   tx_.append(head.method).append(" ").append(target).append(" HTTP/1.1\r\n");
   tx_.append("host: ");
@@ -581,7 +583,8 @@ void HttpSession::OnResponseHead(const http::MessageHead& head) {
   if (response_upgrade_) {
     if (status == 101) {
       fields_.push_back({"connection", "upgrade"});
-      if (auto up = head.headers.Get("upgrade")) fields_.push_back({"upgrade", *up});
+      if (auto up = head.headers.Get("upgrade"))
+        fields_.push_back({"upgrade", *up});
     }
   } else if (close) {
     fields_.push_back({"connection", "close"});

@@ -121,16 +121,16 @@ class HttpSession final : public WorkerObject,
   Clock::time_point deadline_ = Clock::time_point::max();
   Clock::time_point try_deadline_ = Clock::time_point::max();
 
-  std::string tx_;      // request head + framed body: the retry buffer
+  std::string tx_;  // request head + framed body: the retry buffer
   bool replay_ok_ = true;
-  std::string frame_;   // scratch for re-chunking
+  std::string frame_;  // scratch for re-chunking
   uint32_t attempts_ = 0;
   absl::InlinedVector<net::SocketAddress, 3> tried_;
   UpstreamConnection* upstream_ = nullptr;
   LocalReason last_failure_ = LocalReason::kConnectFailure;
 
   bool response_started_ = false;
-  bool response_chunked_ = false;   // we chunk it to the client
+  bool response_chunked_ = false;  // we chunk it to the client
   bool response_trailers_done_ = false;
   bool upstream_keep_alive_ = true;
   bool response_upgrade_ = false;

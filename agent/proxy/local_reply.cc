@@ -20,7 +20,8 @@ constexpr std::array<ReasonInfo, static_cast<size_t>(LocalReason::kCount)>
         {"no_healthy_upstream", 503, "no healthy endpoint for the target\n"},
         {"upstream_connect_failure", 503, "could not connect to an endpoint\n"},
         {"upstream_reset", 503, "the upstream closed before a response\n"},
-        {"upstream_bad_response", 502, "the upstream's response was malformed\n"},
+        {"upstream_bad_response", 502,
+         "the upstream's response was malformed\n"},
         {"request_timeout", 504, "the route's request timeout expired\n"},
         {"per_try_timeout", 504, "the route's per-retry timeout expired\n"},
         {"idle_timeout", 504, "the route's idle timeout expired\n"},
@@ -45,9 +46,10 @@ void AppendLocalReply(LocalReason reason, int status, bool close,
       {"x-nodemesh-reason", info.token},
       {"connection", "close"},
   };
-  http::AppendResponse(status != 0 ? status : info.status,
-                       std::span<const http::HeaderField>(fields, close ? 3 : 2),
-                       info.body, out, head_request);
+  http::AppendResponse(
+      status != 0 ? status : info.status,
+      std::span<const http::HeaderField>(fields, close ? 3 : 2), info.body, out,
+      head_request);
 }
 
 }  // namespace nodemesh::proxy

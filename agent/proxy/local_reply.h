@@ -8,16 +8,16 @@ namespace nodemesh::proxy {
 // Why the proxy answered a request itself. Each has a status, a token for
 // the `x-nodemesh-reason` header and metrics, and a one-line body.
 enum class LocalReason {
-  kBadRequest,          // 400/431/501/505: the request could not be parsed
-  kNoRoute,             // 404: no virtual service or route matched
-  kNoHealthyUpstream,   // 503: the target has no endpoints
-  kConnectFailure,      // 503: every attempt failed to connect
-  kUpstreamReset,       // 503: the upstream closed before answering
-  kBadResponse,         // 502: the upstream's response was malformed
-  kRequestTimeout,      // 504: the route's perRequest timeout expired
-  kPerTryTimeout,       // 504: the last attempt's perRetryTimeout expired
-  kIdleTimeout,         // 504: nothing moved for the route's idle timeout
-  kOverflow,            // 503: a limit of this proxy was reached
+  kBadRequest,         // 400/431/501/505: the request could not be parsed
+  kNoRoute,            // 404: no virtual service or route matched
+  kNoHealthyUpstream,  // 503: the target has no endpoints
+  kConnectFailure,     // 503: every attempt failed to connect
+  kUpstreamReset,      // 503: the upstream closed before answering
+  kBadResponse,        // 502: the upstream's response was malformed
+  kRequestTimeout,     // 504: the route's perRequest timeout expired
+  kPerTryTimeout,      // 504: the last attempt's perRetryTimeout expired
+  kIdleTimeout,        // 504: nothing moved for the route's idle timeout
+  kOverflow,           // 503: a limit of this proxy was reached
   kCount,
 };
 

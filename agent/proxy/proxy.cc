@@ -7,14 +7,14 @@ namespace nodemesh::proxy {
 
 Proxy::Proxy(net::EventLoop* main_loop, ProxyOptions options)
     : main_loop_(main_loop), options_(std::move(options)) {
-  resolver_ = std::make_unique<EndpointResolver>(main_loop_,
-                                                 [this] { Republish(); });
+  resolver_ =
+      std::make_unique<EndpointResolver>(main_loop_, [this] { Republish(); });
 }
 
 Proxy::~Proxy() { Stop(); }
 
 absl::Status Proxy::Start(std::shared_ptr<const model::Snapshot> first) {
-  Update(std::move(first));
+  Update(*first);
   for (int i = 0; i < options_.workers; ++i) {
     auto w = std::make_unique<Worker>(i, options_.worker);
     if (auto s = w->Start(published_); !s.ok()) return s;
@@ -25,9 +25,9 @@ absl::Status Proxy::Start(std::shared_ptr<const model::Snapshot> first) {
   return absl::OkStatus();
 }
 
-void Proxy::Update(std::shared_ptr<const model::Snapshot> snapshot) {
+void Proxy::Update(const model::Snapshot& snapshot) {
   warnings_.clear();
-  config_ = compile::CompileProxyConfig(*snapshot, options_.compile, &labels_,
+  config_ = compile::CompileProxyConfig(snapshot, options_.compile, &labels_,
                                         &warnings_);
   for (const std::string& w : warnings_) LOG(WARNING) << "proxy config: " << w;
   queries_.clear();
@@ -93,8 +93,7 @@ stats::Labels RouteLabelSet(const compile::RouteLabels& l) {
 
 void Proxy::RenderMetrics(stats::PrometheusText* out) const {
   WorkerStats s = CollectStats();
-  auto counter = [&](std::string_view name, std::string_view help,
-                     uint64_t v) {
+  auto counter = [&](std::string_view name, std::string_view help, uint64_t v) {
     out->Family(name, "counter", help);
     out->Sample(name, {}, v);
   };
@@ -104,8 +103,8 @@ void Proxy::RenderMetrics(stats::PrometheusText* out) const {
   };
   counter("nodemesh_downstream_connections_total",
           "Connections accepted by the proxy", s.downstream_cx_total);
-  gauge("nodemesh_downstream_connections_active",
-        "Client connections open now", s.downstream_cx_active);
+  gauge("nodemesh_downstream_connections_active", "Client connections open now",
+        s.downstream_cx_active);
   counter("nodemesh_downstream_requests_total",
           "HTTP requests received (every outcome)", s.downstream_rq_total);
   counter("nodemesh_upstream_connections_total",
@@ -125,17 +124,18 @@ void Proxy::RenderMetrics(stats::PrometheusText* out) const {
           s.tcp_cx_total);
   counter("nodemesh_tunnels_total", "HTTP Upgrade and CONNECT tunnels",
           s.tunnels_total);
-  counter("nodemesh_downstream_bytes_received_total",
-          "Bytes read from clients", s.bytes_received);
+  counter("nodemesh_downstream_bytes_received_total", "Bytes read from clients",
+          s.bytes_received);
   counter("nodemesh_downstream_bytes_sent_total", "Bytes written to clients",
           s.bytes_sent);
   out->Family("nodemesh_local_replies_total", "counter",
               "Responses the proxy made itself, by reason (the "
               "x-nodemesh-reason header)");
   for (size_t i = 0; i < s.local_replies.size(); ++i) {
-    out->Sample("nodemesh_local_replies_total",
-                {{"reason", std::string(ReasonToken(static_cast<LocalReason>(i)))}},
-                s.local_replies[i]);
+    out->Sample(
+        "nodemesh_local_replies_total",
+        {{"reason", std::string(ReasonToken(static_cast<LocalReason>(i)))}},
+        s.local_replies[i]);
   }
   out->Family("nodemesh_requests_total", "counter",
               "HTTP requests by route target and response code");
@@ -206,7 +206,8 @@ nlohmann::json Proxy::ClustersJson() const {
     const compile::Cluster& cl = c.clusters[i];
     nlohmann::json eps = nlohmann::json::array();
     if (published_->endpoints[i]) {
-      for (const auto& a : *published_->endpoints[i]) eps.push_back(a.ToString());
+      for (const auto& a : *published_->endpoints[i])
+        eps.push_back(a.ToString());
     }
     out.push_back({{"name", cl.name},
                    {"mesh", cl.mesh},

@@ -31,7 +31,7 @@ class Proxy {
 
   absl::Status Start(std::shared_ptr<const model::Snapshot> first);
   // A new model snapshot (main thread).
-  void Update(std::shared_ptr<const model::Snapshot> snapshot);
+  void Update(const model::Snapshot& snapshot);
   void Drain();
   void Stop();
   size_t open_connections() const;
@@ -40,9 +40,7 @@ class Proxy {
   void RenderMetrics(stats::PrometheusText* out) const;
   nlohmann::json StatsJson() const;
   nlohmann::json ClustersJson() const;
-  const std::vector<std::string>& compile_warnings() const {
-    return warnings_;
-  }
+  const std::vector<std::string>& compile_warnings() const { return warnings_; }
 
  private:
   void Republish();

@@ -39,7 +39,7 @@ struct WorkerStats {
   uint64_t timeouts = 0;
   uint64_t tcp_cx_total = 0;
   uint64_t tcp_cx_active = 0;
-  uint64_t tunnels_total = 0;  // Upgrade and CONNECT
+  uint64_t tunnels_total = 0;   // Upgrade and CONNECT
   uint64_t bytes_received = 0;  // from downstream
   uint64_t bytes_sent = 0;      // to downstream
   std::array<uint64_t, static_cast<size_t>(LocalReason::kCount)>
@@ -49,8 +49,7 @@ struct WorkerStats {
   // and outlive every config (LabelInterner never forgets).
   using RequestKey = std::pair<const compile::RouteLabels*, int>;
   absl::flat_hash_map<RequestKey, uint64_t> requests;
-  absl::flat_hash_map<const compile::RouteLabels*, DurationHistogram>
-      durations;
+  absl::flat_hash_map<const compile::RouteLabels*, DurationHistogram> durations;
 
   void Merge(const WorkerStats& other);
 };

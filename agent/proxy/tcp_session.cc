@@ -49,10 +49,9 @@ TcpSession::~TcpSession() = default;
 void TcpSession::Start() {
   last_activity_ = Clock::now();
   down_.interest = EPOLLIN;
-  auto s = worker_->loop()->Add(down_.fd.get(), down_.interest,
-                                [this](uint32_t ev) {
-                                  OnEvents(&down_, &up_, ev);
-                                });
+  auto s =
+      worker_->loop()->Add(down_.fd.get(), down_.interest,
+                           [this](uint32_t ev) { OnEvents(&down_, &up_, ev); });
   if (!s.ok()) {
     Close();
     return;
@@ -65,9 +64,8 @@ void TcpSession::Start() {
     return;
   }
   up_.interest = EPOLLIN;
-  s = worker_->loop()->Add(up_.fd.get(), up_.interest, [this](uint32_t ev) {
-    OnEvents(&up_, &down_, ev);
-  });
+  s = worker_->loop()->Add(up_.fd.get(), up_.interest,
+                           [this](uint32_t ev) { OnEvents(&up_, &down_, ev); });
   if (!s.ok()) {
     Close();
     return;
@@ -83,9 +81,8 @@ void TcpSession::Connect() {
   while (true) {
     if (target_ == nullptr || attempts_ >= kMaxConnectAttempts) {
       ++worker_->stats().local_replies[static_cast<size_t>(
-          target_ == nullptr || attempts_ == 0
-              ? LocalReason::kNoHealthyUpstream
-              : LocalReason::kConnectFailure)];
+          target_ == nullptr || attempts_ == 0 ? LocalReason::kNoHealthyUpstream
+                                               : LocalReason::kConnectFailure)];
       Close();
       return;
     }
@@ -107,14 +104,14 @@ void TcpSession::Connect() {
     if (up_.registered) worker_->loop()->Remove(up_.fd.get());
     up_.fd = std::move(*fd);
     up_.interest = EPOLLOUT;
-    auto s = worker_->loop()->Add(up_.fd.get(), up_.interest,
-                                  [this](uint32_t ev) {
-                                    if (connecting_) {
-                                      OnConnectEvent();
-                                    } else {
-                                      OnEvents(&up_, &down_, ev);
-                                    }
-                                  });
+    auto s =
+        worker_->loop()->Add(up_.fd.get(), up_.interest, [this](uint32_t ev) {
+          if (connecting_) {
+            OnConnectEvent();
+          } else {
+            OnEvents(&up_, &down_, ev);
+          }
+        });
     if (!s.ok()) {
       Close();
       return;

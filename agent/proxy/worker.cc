@@ -75,7 +75,8 @@ Worker::~Worker() {
   if (thread_.joinable()) Stop();
 }
 
-absl::Status Worker::AddListener(const net::SocketAddress& addr, bool outbound) {
+absl::Status Worker::AddListener(const net::SocketAddress& addr,
+                                 bool outbound) {
   auto fd = net::ListenTcp(addr, options_.backlog, /*reuse_port=*/true);
   if (!fd.ok()) return fd.status();
   auto l = std::make_unique<Listener>();
@@ -98,12 +99,13 @@ absl::Status Worker::Start(std::shared_ptr<const ProxySnapshot> first) {
   auto v4 = net::SocketAddress::Parse(
       absl::StrCat("127.0.0.1:", options_.outbound_port));
   if (auto s = AddListener(*v4, true); !s.ok()) {
-    return absl::Status(s.code(), absl::StrCat("outbound listener (--outbound_port): ",
-                                               s.message()));
+    return absl::Status(
+        s.code(),
+        absl::StrCat("outbound listener (--outbound_port): ", s.message()));
   }
   // Redirected IPv6 connects land on [::1]; a host without IPv6 has none.
-  auto v6 = net::SocketAddress::Parse(
-      absl::StrCat("[::1]:", options_.outbound_port));
+  auto v6 =
+      net::SocketAddress::Parse(absl::StrCat("[::1]:", options_.outbound_port));
   if (auto s = AddListener(*v6, true); !s.ok())
     VLOG(1) << "worker " << id_ << ": no IPv6 outbound listener: " << s;
   Apply(snapshot_);
@@ -161,7 +163,8 @@ void Worker::SyncGatewayListeners() {
   }
   for (const compile::GatewayListener& g : config.gateways) {
     bool have = false;
-    for (const auto& l : listeners_) have = have || (!l->outbound && l->port == g.port);
+    for (const auto& l : listeners_)
+      have = have || (!l->outbound && l->port == g.port);
     if (have) continue;
     auto addr = net::SocketAddress::Parse(
         absl::StrCat(options_.gateway_address.find(':') != std::string::npos
@@ -250,7 +253,7 @@ void Worker::OnAccept(Listener* l) {
     if (tcp_host != nullptr) {
       Make<TcpSession>(this, std::move(*fd), snapshot_, tcp_host)->Start();
     } else {
-      Make<HttpSession>(this, std::move(*fd), std::move(info))->Start();
+      Make<HttpSession>(this, std::move(*fd), info)->Start();
     }
   }
 }

@@ -28,8 +28,7 @@ using Millis = std::chrono::milliseconds;
 struct ProxySnapshot {
   std::shared_ptr<const compile::ProxyConfig> config;
   // By cluster index.
-  std::vector<std::shared_ptr<const std::vector<net::SocketAddress>>>
-      endpoints;
+  std::vector<std::shared_ptr<const std::vector<net::SocketAddress>>> endpoints;
 };
 
 enum class LbPolicy { kRoundRobin, kLeastRequest };

@@ -25,7 +25,9 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-std::string NetnsPath(pid_t pid) { return absl::StrCat("/proc/", pid, "/ns/net"); }
+std::string NetnsPath(pid_t pid) {
+  return absl::StrCat("/proc/", pid, "/ns/net");
+}
 
 }  // namespace
 
@@ -145,9 +147,9 @@ bool ProxyNode::Start(const nlohmann::json& model,
 }
 
 std::string ProxyNode::Run(const std::string& command, int* exit_code) const {
-  return RunCommand(absl::StrCat("nsenter --net=", NetnsPath(agent_->pid()),
-                                 " ", command),
-                    exit_code);
+  return RunCommand(
+      absl::StrCat("nsenter --net=", NetnsPath(agent_->pid()), " ", command),
+      exit_code);
 }
 
 std::string ProxyNode::Curl(const std::string& args, int* exit_code) const {
@@ -165,7 +167,9 @@ nlohmann::json ProxyNode::AdminJson(const std::string& path) const {
   return nlohmann::json::parse(agent_->Get(admin_, path), nullptr, false);
 }
 
-std::string ProxyNode::Metrics() const { return agent_->Get(admin_, "/metrics"); }
+std::string ProxyNode::Metrics() const {
+  return agent_->Get(admin_, "/metrics");
+}
 
 RawClient::RawClient(const NetnsScope& netns, uint16_t port) {
   NetnsScope::Enter in(netns);
@@ -174,7 +178,8 @@ RawClient::RawClient(const NetnsScope& netns, uint16_t port) {
 
 RawResponse RawClient::Exchange(std::string_view bytes, int timeout_ms) {
   RawResponse r;
-  if (!fd_.valid() || !WriteAll(fd_.get(), bytes.data(), bytes.size())) return r;
+  if (!fd_.valid() || !WriteAll(fd_.get(), bytes.data(), bytes.size()))
+    return r;
   auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
   size_t head_end = std::string::npos;
   size_t need = std::string::npos;

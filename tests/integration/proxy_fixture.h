@@ -119,13 +119,16 @@ namespace nodemesh::testing::appmesh {
 
 // App Mesh resources in the API shape (`aws appmesh create-*` input), for
 // the model of a test. Mesh name: "m".
-inline nlohmann::json Mesh() { return {{"meshName", "m"}, {"spec", nlohmann::json::object()}}; }
+inline nlohmann::json Mesh() {
+  return {{"meshName", "m"}, {"spec", nlohmann::json::object()}};
+}
 
-inline nlohmann::json Node(const std::string& name, uint16_t port,
-                           const std::string& hostname = "127.0.0.1",
-                           const std::string& protocol = "http",
-                           nlohmann::json listener_extra = nlohmann::json::object(),
-                           const std::string& response_type = "") {
+inline nlohmann::json Node(
+    const std::string& name, uint16_t port,
+    const std::string& hostname = "127.0.0.1",
+    const std::string& protocol = "http",
+    nlohmann::json listener_extra = nlohmann::json::object(),
+    const std::string& response_type = "") {
   nlohmann::json listener = {
       {"portMapping", {{"port", port}, {"protocol", protocol}}}};
   listener.update(listener_extra);
@@ -157,23 +160,26 @@ inline nlohmann::json Route(const std::string& router, const std::string& name,
 inline nlohmann::json Targets(
     std::vector<std::pair<std::string, int>> weighted) {
   nlohmann::json t = nlohmann::json::array();
-  for (auto& [node, w] : weighted) t.push_back({{"virtualNode", node}, {"weight", w}});
+  for (auto& [node, w] : weighted)
+    t.push_back({{"virtualNode", node}, {"weight", w}});
   return {{"weightedTargets", t}};
 }
 
 inline nlohmann::json ServiceByRouter(const std::string& name,
                                       const std::string& router) {
-  return {{"meshName", "m"},
-          {"virtualServiceName", name},
-          {"spec",
-           {{"provider", {{"virtualRouter", {{"virtualRouterName", router}}}}}}}};
+  return {
+      {"meshName", "m"},
+      {"virtualServiceName", name},
+      {"spec",
+       {{"provider", {{"virtualRouter", {{"virtualRouterName", router}}}}}}}};
 }
 
 inline nlohmann::json ServiceByNode(const std::string& name,
                                     const std::string& node) {
-  return {{"meshName", "m"},
-          {"virtualServiceName", name},
-          {"spec", {{"provider", {{"virtualNode", {{"virtualNodeName", node}}}}}}}};
+  return {
+      {"meshName", "m"},
+      {"virtualServiceName", name},
+      {"spec", {{"provider", {{"virtualNode", {{"virtualNodeName", node}}}}}}}};
 }
 
 inline nlohmann::json Gateway(const std::string& name, uint16_t port) {
@@ -188,15 +194,16 @@ inline nlohmann::json GatewayRoute(const std::string& gateway,
                                    const std::string& name,
                                    const std::string& prefix,
                                    const std::string& service) {
-  return {{"meshName", "m"},
-          {"virtualGatewayName", gateway},
-          {"gatewayRouteName", name},
-          {"spec",
-           {{"httpRoute",
-             {{"match", {{"prefix", prefix}}},
-              {"action",
-               {{"target",
-                 {{"virtualService", {{"virtualServiceName", service}}}}}}}}}}}};
+  return {
+      {"meshName", "m"},
+      {"virtualGatewayName", gateway},
+      {"gatewayRouteName", name},
+      {"spec",
+       {{"httpRoute",
+         {{"match", {{"prefix", prefix}}},
+          {"action",
+           {{"target",
+             {{"virtualService", {{"virtualServiceName", service}}}}}}}}}}}};
 }
 
 }  // namespace nodemesh::testing::appmesh

@@ -16,12 +16,12 @@ namespace {
 
 using nlohmann::json;
 
-TEST(ProxyHostileTest, EveryHostileRequestIsRefusedAndClosedWhileOthersAreServed) {
+TEST(ProxyHostileTest,
+     EveryHostileRequestIsRefusedAndClosedWhileOthersAreServed) {
   ProxyNode node;
   Upstreams* up = node.AddUpstreams({{"app"}});
   uint16_t gw = PickPort();
-  json model = {appmesh::Mesh(),
-                appmesh::Node("app", up->port("app")),
+  json model = {appmesh::Mesh(), appmesh::Node("app", up->port("app")),
                 appmesh::ServiceByNode("svc.m.local", "app"),
                 appmesh::Gateway("gw", gw),
                 appmesh::GatewayRoute("gw", "all", "/", "svc.m.local")};
@@ -31,7 +31,8 @@ TEST(ProxyHostileTest, EveryHostileRequestIsRefusedAndClosedWhileOthersAreServed
   std::vector<http::testing::OwnedHostileRequest> cases;
   for (const auto& c : http::testing::kHostileRequests)
     cases.push_back({c.name, c.expected_status, std::string(c.bytes)});
-  for (auto& c : http::testing::OversizedRequests()) cases.push_back(std::move(c));
+  for (auto& c : http::testing::OversizedRequests())
+    cases.push_back(std::move(c));
   ASSERT_GE(cases.size(), 50u);
 
   RawClient bystander(node.netns(), gw);
@@ -51,8 +52,9 @@ TEST(ProxyHostileTest, EveryHostileRequestIsRefusedAndClosedWhileOthersAreServed
   EXPECT_EQ(stats["requests"].get<size_t>(), cases.size()) << stats.dump();
   std::string metrics = node.Metrics();
   EXPECT_TRUE(absl::StrContains(
-      metrics, absl::StrCat("nodemesh_local_replies_total{reason=\"bad_request\"} ",
-                            cases.size())));
+      metrics,
+      absl::StrCat("nodemesh_local_replies_total{reason=\"bad_request\"} ",
+                   cases.size())));
 }
 
 }  // namespace

@@ -86,21 +86,22 @@ class ProxyHttpTest : public ::testing::Test {
 
 TEST_F(ProxyHttpTest, WeightedTargetsHoldOverTenThousandRequests) {
   Upstreams* up = node_.AddUpstreams({{"heavy"}, {"light"}});
-  json model = {appmesh::Mesh(),
-                Node("heavy", up->port("heavy")),
-                Node("light", up->port("light")),
-                Router("r", 8080),
-                Route("r", "split",
-                      {{"httpRoute",
-                        {{"match", {{"prefix", "/"}}},
-                         {"action", Targets({{"heavy", 70}, {"light", 30}})}}}}),
-                appmesh::ServiceByRouter("svc.m.local", "r"),
-                appmesh::Gateway("gw", gw_port_),
-                GatewayRoute("gw", "all", "/", "svc.m.local")};
+  json model = {
+      appmesh::Mesh(),
+      Node("heavy", up->port("heavy")),
+      Node("light", up->port("light")),
+      Router("r", 8080),
+      Route("r", "split",
+            {{"httpRoute",
+              {{"match", {{"prefix", "/"}}},
+               {"action", Targets({{"heavy", 70}, {"light", 30}})}}}}),
+      appmesh::ServiceByRouter("svc.m.local", "r"),
+      appmesh::Gateway("gw", gw_port_),
+      GatewayRoute("gw", "all", "/", "svc.m.local")};
   ASSERT_TRUE(node_.Start(model));
   // curl's URL range: 10,000 requests on one keep-alive connection.
-  std::string codes = node_.Curl(
-      "-o /dev/null -w '%{http_code}\\n' '" + Gw("/w/[1-10000]") + "'");
+  std::string codes = node_.Curl("-o /dev/null -w '%{http_code}\\n' '" +
+                                 Gw("/w/[1-10000]") + "'");
   EXPECT_EQ(std::count(codes.begin(), codes.end(), '\n'), 10000);
   size_t ok = 0;
   for (absl::string_view c : absl::StrSplit(codes, '\n')) ok += c == "200";
@@ -117,10 +118,10 @@ TEST_F(ProxyHttpTest, WeightedTargetsHoldOverTenThousandRequests) {
 }
 
 TEST_F(ProxyHttpTest, EachMatchTypeRoutesAsAppMeshWould) {
-  std::vector<std::string> names = {
-      "exact",   "regex",   "hexact", "hprefix", "hsuffix", "hregex",
-      "hrange",  "hpresent", "hinvert", "method", "query",  "port",
-      "scheme",  "long",    "short",  "fallback"};
+  std::vector<std::string> names = {"exact",   "regex",  "hexact", "hprefix",
+                                    "hsuffix", "hregex", "hrange", "hpresent",
+                                    "hinvert", "method", "query",  "port",
+                                    "scheme",  "long",   "short",  "fallback"};
   std::vector<Upstreams::Spec> specs;
   for (const auto& n : names) specs.push_back({n});
   Upstreams* up = node_.AddUpstreams(specs);
@@ -128,10 +129,11 @@ TEST_F(ProxyHttpTest, EachMatchTypeRoutesAsAppMeshWould) {
                 appmesh::ServiceByRouter("svc.m.local", "r")};
   for (const auto& n : names) model.push_back(Node(n, up->port(n)));
   int priority = 0;
-  auto route = [&](const std::string& name, json match, bool prioritized = true) {
-    json spec = {{"httpRoute",
-                  {{"match", std::move(match)},
-                   {"action", Targets({{name, 1}})}}}};
+  auto route = [&](const std::string& name, json match,
+                   bool prioritized = true) {
+    json spec = {
+        {"httpRoute",
+         {{"match", std::move(match)}, {"action", Targets({{name, 1}})}}}};
     if (prioritized) spec["priority"] = priority++;
     model.push_back(Route("r", name, spec));
   };
@@ -141,18 +143,23 @@ TEST_F(ProxyHttpTest, EachMatchTypeRoutesAsAppMeshWould) {
   route("exact", {{"path", {{"exact", "/exact"}}}});
   route("regex", {{"path", {{"regex", "/re/[0-9]+"}}}});
   route("hexact", header("/h", {{"name", "x-t"}, {"match", {{"exact", "e"}}}}));
-  route("hprefix", header("/h", {{"name", "x-t"}, {"match", {{"prefix", "pre"}}}}));
-  route("hsuffix", header("/h", {{"name", "x-t"}, {"match", {{"suffix", "suf"}}}}));
-  route("hregex", header("/h", {{"name", "x-t"}, {"match", {{"regex", "r[a-z]+x"}}}}));
-  route("hrange", header("/h", {{"name", "x-n"},
-                                {"match", {{"range", {{"start", 10}, {"end", 20}}}}}}));
+  route("hprefix",
+        header("/h", {{"name", "x-t"}, {"match", {{"prefix", "pre"}}}}));
+  route("hsuffix",
+        header("/h", {{"name", "x-t"}, {"match", {{"suffix", "suf"}}}}));
+  route("hregex",
+        header("/h", {{"name", "x-t"}, {"match", {{"regex", "r[a-z]+x"}}}}));
+  route("hrange",
+        header("/h", {{"name", "x-n"},
+                      {"match", {{"range", {{"start", 10}, {"end", 20}}}}}}));
   route("hpresent", header("/h", {{"name", "x-p"}}));
   route("hinvert", header("/h", {{"name", "x-i"},
                                  {"invert", true},
                                  {"match", {{"exact", "no"}}}}));
   route("method", {{"prefix", "/m"}, {"method", "POST"}});
-  route("query", {{"prefix", "/q"},
-                  {"queryParameters", {{{"name", "v"}, {"match", {{"exact", "2"}}}}}}});
+  route("query",
+        {{"prefix", "/q"},
+         {"queryParameters", {{{"name", "v"}, {"match", {{"exact", "2"}}}}}}});
   route("port", {{"prefix", "/p"}, {"port", 8080}});
   route("scheme", {{"prefix", "/s"}, {"scheme", "https"}});
   // No priority: after the prioritized ones, longest prefix first.
@@ -192,14 +199,15 @@ TEST_F(ProxyHttpTest, EachMatchTypeRoutesAsAppMeshWould) {
       {"/elsewhere", "", "fallback"},
   };
   for (const Case& c : cases) {
-    CurlResult r = Get(Outbound(c.path),
-                       "-H 'Host: svc.m.local:8080' " + c.args);
+    CurlResult r =
+        Get(Outbound(c.path), "-H 'Host: svc.m.local:8080' " + c.args);
     EXPECT_EQ(r.status, 200) << c.path << " " << c.args;
     EXPECT_EQ(r.Header("x-upstream"), c.want) << c.path << " " << c.args;
   }
   // A Host without the port finds the service too; an unknown one does not.
-  EXPECT_EQ(Get(Outbound("/exact"), "-H 'Host: svc.m.local'").Header("x-upstream"),
-            "exact");
+  EXPECT_EQ(
+      Get(Outbound("/exact"), "-H 'Host: svc.m.local'").Header("x-upstream"),
+      "exact");
   CurlResult none = Get(Outbound("/"), "-H 'Host: other.m.local'");
   EXPECT_EQ(none.status, 404);
   EXPECT_EQ(none.Header("x-nodemesh-reason"), "no_route");
@@ -210,18 +218,20 @@ class ProxyRetryTest : public ProxyHttpTest {
   // One service whose route retries per `retry` (null: App Mesh's implicit
   // policy) with `timeout`, reached through the gateway.
   void StartWith(const std::string& hostname, uint16_t port, json retry,
-                 json timeout = nullptr, const std::string& response_type = "") {
+                 json timeout = nullptr,
+                 const std::string& response_type = "") {
     json http_route = {{"match", {{"prefix", "/"}}},
                        {"action", Targets({{"app", 1}})}};
     if (!retry.is_null()) http_route["retryPolicy"] = retry;
     if (!timeout.is_null()) http_route["timeout"] = timeout;
-    json model = {appmesh::Mesh(),
-                  Node("app", port, hostname, "http", json::object(), response_type),
-                  Router("r", 8080),
-                  Route("r", "main", {{"httpRoute", http_route}}),
-                  appmesh::ServiceByRouter("svc.m.local", "r"),
-                  appmesh::Gateway("gw", gw_port_),
-                  GatewayRoute("gw", "all", "/", "svc.m.local")};
+    json model = {
+        appmesh::Mesh(),
+        Node("app", port, hostname, "http", json::object(), response_type),
+        Router("r", 8080),
+        Route("r", "main", {{"httpRoute", http_route}}),
+        appmesh::ServiceByRouter("svc.m.local", "r"),
+        appmesh::Gateway("gw", gw_port_),
+        GatewayRoute("gw", "all", "/", "svc.m.local")};
     ASSERT_TRUE(node_.Start(model));
   }
   static json Retry(std::vector<std::string> events, int max = 2,
@@ -256,9 +266,10 @@ TEST_F(ProxyRetryTest, ClientAndGatewayErrorEventsAreTheirStatuses) {
   StartWith("127.0.0.1", up->port("app"),
             Retry({"client-error", "gateway-error"}, 1));
   auto attempts_for = [&](const std::string& id, int status) {
-    CurlResult r = Get(Gw("/a"), absl::StrCat("-H 'x-request-id: ", id,
-                                              "' -H 'x-fail-first: 1' ",
-                                              "-H 'x-fail-status: ", status, "'"));
+    CurlResult r =
+        Get(Gw("/a"),
+            absl::StrCat("-H 'x-request-id: ", id, "' -H 'x-fail-first: 1' ",
+                         "-H 'x-fail-status: ", status, "'"));
     return std::make_pair(r.status, Attempts(up->port("app"), id));
   };
   EXPECT_EQ(attempts_for("c409", 409), std::make_pair(200, 2));
@@ -284,7 +295,8 @@ TEST_F(ProxyRetryTest, RetryGoesToAnotherEndpoint) {
   }
   for (int i = 0; i < 20; ++i) {
     std::string id = absl::StrCat("spread", i);
-    CurlResult r = Get(Gw("/a"), "-H 'x-request-id: " + id + "' -H 'x-fail-first: 1'");
+    CurlResult r =
+        Get(Gw("/a"), "-H 'x-request-id: " + id + "' -H 'x-fail-first: 1'");
     // Each endpoint fails the first attempt it sees: a retry that went
     // elsewhere fails again; one to the same endpoint would succeed.
     EXPECT_EQ(r.status, 503) << id;
@@ -301,15 +313,19 @@ TEST_F(ProxyRetryTest, BodyPastTheRetryBufferIsNotRetried) {
   Upstreams* up = node_.AddUpstreams({{"app"}});
   StartWith("127.0.0.1", up->port("app"), Retry({"server-error"}));
   std::string small(1000, 's');
-  CurlResult r = Get(Gw("/echo"), "-H 'x-request-id: small' -H 'x-fail-first: 1' "
-                                  "--data-binary " + small);
+  CurlResult r = Get(Gw("/echo"),
+                     "-H 'x-request-id: small' -H 'x-fail-first: 1' "
+                     "--data-binary " +
+                         small);
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(r.body, small);
   EXPECT_EQ(Attempts(up->port("app"), "small"), 2);
-  node_.Run("sh -c 'head -c 300000 /dev/zero > /tmp/" + std::to_string(getpid()) +
-            "-big'");
-  r = Get(Gw("/echo"), "-H 'x-request-id: big' -H 'x-fail-first: 1' "
-                       "--data-binary @/tmp/" + std::to_string(getpid()) + "-big");
+  node_.Run("sh -c 'head -c 300000 /dev/zero > /tmp/" +
+            std::to_string(getpid()) + "-big'");
+  r = Get(Gw("/echo"),
+          "-H 'x-request-id: big' -H 'x-fail-first: 1' "
+          "--data-binary @/tmp/" +
+              std::to_string(getpid()) + "-big");
   EXPECT_EQ(r.status, 503);
   EXPECT_EQ(Attempts(up->port("app"), "big"), 1);
   ::unlink(("/tmp/" + std::to_string(getpid()) + "-big").c_str());
@@ -331,7 +347,8 @@ TEST_F(ProxyRetryTest, PerRequestTimeoutAnswers504) {
 TEST_F(ProxyRetryTest, PerRetryTimeoutRetriesThenAnswers504) {
   Upstreams* up = node_.AddUpstreams({{"app"}});
   StartWith("127.0.0.1", up->port("app"), Retry({"server-error"}, 1, 300));
-  CurlResult r = Get(Gw("/slow"), "-H 'x-request-id: slow' -H 'x-delay-ms: 2000'");
+  CurlResult r =
+      Get(Gw("/slow"), "-H 'x-request-id: slow' -H 'x-delay-ms: 2000'");
   EXPECT_EQ(r.status, 504);
   EXPECT_EQ(r.Header("x-nodemesh-reason"), "per_try_timeout");
   EXPECT_EQ(Attempts(up->port("app"), "slow"), 2);
@@ -375,9 +392,9 @@ TEST_F(ProxyRetryTest, BodiesAndHeadersArriveIntact) {
   std::string file = "/tmp/" + std::to_string(getpid()) + "-body";
   node_.Run("sh -c 'head -c 3000000 /dev/urandom > " + file + "'");
   std::string want_sum = node_.Run("sh -c 'sha256sum < " + file + "'");
-  for (std::string framing : {"", "-H 'Transfer-Encoding: chunked' ",
-                              "-H 'Expect: 100-continue' ",
-                              "-H 'x-chunked-response: 1' "}) {
+  for (std::string framing :
+       {"", "-H 'Transfer-Encoding: chunked' ", "-H 'Expect: 100-continue' ",
+        "-H 'x-chunked-response: 1' "}) {
     std::string got = node_.Run("sh -c \"curl -s --max-time 20 " + framing +
                                 "--data-binary @" + file + " " + Gw("/echo") +
                                 " | sha256sum\"");
@@ -386,9 +403,10 @@ TEST_F(ProxyRetryTest, BodiesAndHeadersArriveIntact) {
   ::unlink(file.c_str());
   // Hop-by-hop fields stay on their hop; x-forwarded-for and x-request-id
   // are added; Host becomes the virtual service (App Mesh's default rewrite).
-  CurlResult r = Get(Gw("/headers"),
-                     "-H 'Connection: x-drop' -H 'x-drop: 1' -H 'Keep-Alive: 5' "
-                     "-H 'x-forwarded-for: 192.0.2.1' -H 'x-keep: yes'");
+  CurlResult r =
+      Get(Gw("/headers"),
+          "-H 'Connection: x-drop' -H 'x-drop: 1' -H 'Keep-Alive: 5' "
+          "-H 'x-forwarded-for: 192.0.2.1' -H 'x-keep: yes'");
   json seen = json::parse(r.body, nullptr, false);
   ASSERT_TRUE(seen.is_object()) << r.body;
   std::map<std::string, std::string> h;
@@ -403,9 +421,9 @@ TEST_F(ProxyRetryTest, BodiesAndHeadersArriveIntact) {
   EXPECT_EQ(h["x-keep"], "yes");
   EXPECT_EQ(h["x-forwarded-for"], "192.0.2.1, 127.0.0.1");
   EXPECT_EQ(h["host"], "svc.m.local");
-  EXPECT_TRUE(std::regex_match(
-      h["x-request-id"],
-      std::regex("[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")))
+  EXPECT_TRUE(std::regex_match(h["x-request-id"],
+                               std::regex("[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}"
+                                          "-[89ab][0-9a-f]{3}-[0-9a-f]{12}")))
       << h["x-request-id"];
   r = Get(Gw("/headers"), "-H 'x-request-id: given'");
   EXPECT_TRUE(absl::StrContains(r.body, "\"given\""));
@@ -418,8 +436,9 @@ TEST_F(ProxyRetryTest, PipelinedRequestsAreAnsweredInOrder) {
   ASSERT_TRUE(c.connected());
   std::string three;
   for (int i = 1; i <= 3; ++i) {
-    three += absl::StrCat("GET /headers/", i, " HTTP/1.1\r\nHost: x\r\nx-delay-ms: ",
-                          (4 - i) * 50, "\r\n\r\n");
+    three += absl::StrCat("GET /headers/", i,
+                          " HTTP/1.1\r\nHost: x\r\nx-delay-ms: ", (4 - i) * 50,
+                          "\r\n\r\n");
   }
   RawResponse r1 = c.Exchange(three);
   RawResponse r2 = c.Exchange("");

@@ -202,7 +202,8 @@ class ProxyTunnelTest : public ::testing::Test {
       ASSERT_GT(n, 0);
       got.append(buf, static_cast<size_t>(n));
     }
-    EXPECT_TRUE(absl::StartsWith(got, absl::StrCat("HTTP/1.1 ", status))) << got;
+    EXPECT_TRUE(absl::StartsWith(got, absl::StrCat("HTTP/1.1 ", status)))
+        << got;
     std::string rest = got.substr(got.find("\r\n\r\n") + 4);
     std::string data = Pattern(1 << 20);
     std::string back = SendHalfCloseRead(fd.get(), data);
@@ -219,10 +220,11 @@ TEST_F(ProxyTunnelTest, UpgradeBecomesATunnel) {
   StartHttp(
       "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n"
       "Upgrade: websocket\r\n\r\n");
-  ExpectTunnel(gw_,
-               "GET /ws HTTP/1.1\r\nHost: svc.m.local\r\nConnection: Upgrade\r\n"
-               "Upgrade: websocket\r\n\r\n",
-               101);
+  ExpectTunnel(
+      gw_,
+      "GET /ws HTTP/1.1\r\nHost: svc.m.local\r\nConnection: Upgrade\r\n"
+      "Upgrade: websocket\r\n\r\n",
+      101);
   EXPECT_TRUE(absl::StrContains(echo_->head(), "upgrade: websocket"))
       << echo_->head();
   json stats = node_.AdminJson("/stats");
@@ -231,10 +233,11 @@ TEST_F(ProxyTunnelTest, UpgradeBecomesATunnel) {
 
 TEST_F(ProxyTunnelTest, ConnectBecomesATunnel) {
   StartHttp("HTTP/1.1 200 Connection Established\r\n\r\n");
-  ExpectTunnel(node_.outbound_port(),
-               absl::StrCat("CONNECT svc.m.local:", port_, " HTTP/1.1\r\nHost: svc.m.local:",
-                            port_, "\r\n\r\n"),
-               200);
+  ExpectTunnel(
+      node_.outbound_port(),
+      absl::StrCat("CONNECT svc.m.local:", port_,
+                   " HTTP/1.1\r\nHost: svc.m.local:", port_, "\r\n\r\n"),
+      200);
   EXPECT_TRUE(absl::StartsWith(echo_->head(), "CONNECT svc.m.local:"))
       << echo_->head();
 }

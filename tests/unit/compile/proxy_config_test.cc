@@ -34,22 +34,27 @@ class ProxyConfigTest : public ::testing::Test {
                    const std::string& protocol = "http") {
     json listeners = json::array();
     for (int p : ports)
-      listeners.push_back({{"portMapping", {{"port", p}, {"protocol", protocol}}}});
-    return {{"meshName", "m"},
-            {"virtualNodeName", name},
-            {"spec",
-             {{"listeners", listeners},
-              {"serviceDiscovery", {{"dns", {{"hostname", name + ".local"}}}}}}}};
+      listeners.push_back(
+          {{"portMapping", {{"port", p}, {"protocol", protocol}}}});
+    return {
+        {"meshName", "m"},
+        {"virtualNodeName", name},
+        {"spec",
+         {{"listeners", listeners},
+          {"serviceDiscovery", {{"dns", {{"hostname", name + ".local"}}}}}}}};
   }
   static json Route(const std::string& name, json spec) {
-    return {{"meshName", "m"}, {"virtualRouterName", "r"}, {"routeName", name},
+    return {{"meshName", "m"},
+            {"virtualRouterName", "r"},
+            {"routeName", name},
             {"spec", spec}};
   }
   static json Http(json match, const std::string& target = "a",
                    json extra = json::object()) {
-    json route = {{"match", match},
-                  {"action",
-                   {{"weightedTargets", {{{"virtualNode", target}, {"weight", 1}}}}}}};
+    json route = {
+        {"match", match},
+        {"action",
+         {{"weightedTargets", {{{"virtualNode", target}, {"weight", 1}}}}}}};
     route.update(extra);
     return {{"httpRoute", route}};
   }
@@ -60,10 +65,13 @@ class ProxyConfigTest : public ::testing::Test {
          {{"meshName", "m"},
           {"virtualRouterName", "r"},
           {"spec",
-           {{"listeners", {{{"portMapping", {{"port", 80}, {"protocol", "http"}}}}}}}}},
+           {{"listeners",
+             {{{"portMapping", {{"port", 80}, {"protocol", "http"}}}}}}}}},
          {{"meshName", "m"},
           {"virtualServiceName", "Svc.M.Local"},
-          {"spec", {{"provider", {{"virtualRouter", {{"virtualRouterName", "r"}}}}}}}}});
+          {"spec",
+           {{"provider",
+             {{"virtualRouter", {{"virtualRouterName", "r"}}}}}}}}});
   }
 
   LabelInterner labels_;
@@ -75,15 +83,20 @@ TEST_F(ProxyConfigTest, RoutesOrderByPriorityThenSpecificityThenName) {
   m.push_back(Route("any", Http({{"prefix", "/"}})));
   m.push_back(Route("api", Http({{"prefix", "/api"}})));
   m.push_back(Route("exact", Http({{"path", {{"exact", "/api/x"}}}})));
-  m.push_back(Route("late", {{"priority", 9}, {"httpRoute", Http({{"prefix", "/"}})["httpRoute"]}}));
-  m.push_back(Route("early", {{"priority", 1}, {"httpRoute", Http({{"prefix", "/z"}})["httpRoute"]}}));
+  m.push_back(Route(
+      "late",
+      {{"priority", 9}, {"httpRoute", Http({{"prefix", "/"}})["httpRoute"]}}));
+  m.push_back(Route(
+      "early",
+      {{"priority", 1}, {"httpRoute", Http({{"prefix", "/z"}})["httpRoute"]}}));
   auto c = Compile(m);
   ASSERT_NE(c, nullptr);
   const VirtualHost* h = c->FindHttpHost("svc.m.local", 0);
   ASSERT_NE(h, nullptr);
   std::vector<std::string> order;
   for (const auto& r : h->http_routes) order.push_back(r.name);
-  EXPECT_EQ(order, (std::vector<std::string>{"early", "late", "exact", "api", "any"}));
+  EXPECT_EQ(order,
+            (std::vector<std::string>{"early", "late", "exact", "api", "any"}));
 }
 
 TEST_F(ProxyConfigTest, HostLookupByNameAndPort) {
@@ -103,9 +116,9 @@ TEST_F(ProxyConfigTest, HostLookupByNameAndPort) {
 TEST_F(ProxyConfigTest, TargetsTakeTheirPortOrTheNodesOnlyListener) {
   json m = Base();
   m.push_back(Node("multi", {9001, 9002}));
-  json targets = json::array(
-      {{{"virtualNode", "a"}, {"weight", 3}},
-       {{"virtualNode", "multi"}, {"weight", 1}, {"port", 9002}}});
+  json targets =
+      json::array({{{"virtualNode", "a"}, {"weight", 3}},
+                   {{"virtualNode", "multi"}, {"weight", 1}, {"port", 9002}}});
   json split = Http({{"prefix", "/"}});
   split["httpRoute"]["action"]["weightedTargets"] = targets;
   m.push_back(Route("split", split));
@@ -127,15 +140,15 @@ TEST_F(ProxyConfigTest, RetryAndTimeoutDefaultsAreAppMeshs) {
   json m = Base();
   m.push_back(Route("plain", Http({{"prefix", "/"}})));
   m.push_back(Route(
-      "tuned",
-      Http({{"prefix", "/t"}}, "a",
-           {{"retryPolicy",
-             {{"maxRetries", 4},
-              {"perRetryTimeout", {{"unit", "s"}, {"value", 2}}},
-              {"httpRetryEvents", {"gateway-error", "client-error"}},
-              {"tcpRetryEvents", {"connection-error"}}}},
-            {"timeout", {{"perRequest", {{"unit", "ms"}, {"value", 700}}},
-                         {"idle", {{"unit", "s"}, {"value", 3}}}}}})));
+      "tuned", Http({{"prefix", "/t"}}, "a",
+                    {{"retryPolicy",
+                      {{"maxRetries", 4},
+                       {"perRetryTimeout", {{"unit", "s"}, {"value", 2}}},
+                       {"httpRetryEvents", {"gateway-error", "client-error"}},
+                       {"tcpRetryEvents", {"connection-error"}}}},
+                     {"timeout",
+                      {{"perRequest", {{"unit", "ms"}, {"value", 700}}},
+                       {"idle", {{"unit", "s"}, {"value", 3}}}}}})));
   auto c = Compile(m);
   ASSERT_NE(c, nullptr);
   const VirtualHost* h = c->FindHttpHost("svc.m.local", 0);
@@ -161,13 +174,18 @@ TEST_F(ProxyConfigTest, RetryAndTimeoutDefaultsAreAppMeshs) {
 
 TEST_F(ProxyConfigTest, NodeProvidedServicesAndTcpPorts) {
   json m = json::array({{{"meshName", "m"}, {"spec", json::object()}},
-                        Node("db", {5432}, "tcp"), Node("web", {8080})});
-  m.push_back({{"meshName", "m"},
-               {"virtualServiceName", "db.m.local"},
-               {"spec", {{"provider", {{"virtualNode", {{"virtualNodeName", "db"}}}}}}}});
-  m.push_back({{"meshName", "m"},
-               {"virtualServiceName", "web.m.local"},
-               {"spec", {{"provider", {{"virtualNode", {{"virtualNodeName", "web"}}}}}}}});
+                        Node("db", {5432}, "tcp"),
+                        Node("web", {8080})});
+  m.push_back(
+      {{"meshName", "m"},
+       {"virtualServiceName", "db.m.local"},
+       {"spec",
+        {{"provider", {{"virtualNode", {{"virtualNodeName", "db"}}}}}}}});
+  m.push_back(
+      {{"meshName", "m"},
+       {"virtualServiceName", "web.m.local"},
+       {"spec",
+        {{"provider", {{"virtualNode", {{"virtualNodeName", "web"}}}}}}}});
   auto c = Compile(m);
   ASSERT_NE(c, nullptr);
   const VirtualHost* db = c->FindTcpHost(5432);
@@ -185,8 +203,9 @@ TEST_F(ProxyConfigTest, GatewaysOnlyThoseAskedFor) {
   json m = Base();
   m.push_back(Route("any", Http({{"prefix", "/"}})));
   for (std::string gw : {"g1", "g2"}) {
-    json listener = {{"portMapping",
-                      {{"port", gw == "g1" ? 8001 : 8002}, {"protocol", "http"}}}};
+    json listener = {
+        {"portMapping",
+         {{"port", gw == "g1" ? 8001 : 8002}, {"protocol", "http"}}}};
     json vg = {{"meshName", "m"}, {"virtualGatewayName", gw}};
     vg["spec"]["listeners"] = json::array({listener});
     m.push_back(vg);
@@ -210,7 +229,8 @@ TEST_F(ProxyConfigTest, GatewaysOnlyThoseAskedFor) {
   EXPECT_EQ(one->gateways[0].port, 8002);
   ASSERT_EQ(one->gateways[0].routes.size(), 1u);
   EXPECT_FALSE(one->gateways[0].routes[0].rewrite_host);
-  EXPECT_EQ(one->virtual_hosts[one->gateways[0].routes[0].virtual_host].virtual_service,
+  EXPECT_EQ(one->virtual_hosts[one->gateways[0].routes[0].virtual_host]
+                .virtual_service,
             "Svc.M.Local");
 }
 
@@ -232,7 +252,8 @@ TEST(ProxyConfigExamplesTest, EveryWalkthroughCompiles) {
     hosts += c->virtual_hosts.size();
     for (const auto& w : warnings) {
       // Only what the proxy does not serve yet may be skipped.
-      EXPECT_TRUE(w.find("not served yet") != std::string::npos) << group << ": " << w;
+      EXPECT_TRUE(w.find("not served yet") != std::string::npos)
+          << group << ": " << w;
     }
   }
   EXPECT_GT(hosts, 20u);

@@ -230,7 +230,8 @@ absl::Status Agent::Run() {
   auto appmesh_api = api::AppMeshApi::Create(&store, auth);
   if (!appmesh_api.ok()) return appmesh_api.status();
   (*appmesh_api)->Register(&admin_server);
-  if (auto s = admin_server.Listen(*admin_addr); !s.ok()) return s;
+  if (auto s = admin_server.Listen(*admin_addr, NM_DEFAULT_AGENT_MARK); !s.ok())
+    return s;
 
   net::EventLoop* l = loop->get();
   auto drain_deadline = std::chrono::steady_clock::time_point::max();

@@ -46,23 +46,37 @@ static __always_inline void publish_orig_dst(struct bpf_sock_ops *skops) {
 }
 
 /* The agent's accepted socket inherits its client's metadata, so splice
- * counters attribute both directions to (workload, service). */
-static __always_inline void adopt_client_meta(struct bpf_sock_ops *skops) {
+ * counters attribute both directions to (workload, service). Returns
+ * whether the client is a redirected workload socket (whose own end was
+ * added to nm_sock_pairs at its ACTIVE_ESTABLISHED, which on loopback runs
+ * before this PASSIVE_ESTABLISHED). */
+static __always_inline int adopt_client_meta(struct bpf_sock_ops *skops) {
   struct bpf_sock *sk = skops->sk;
-  if (!sk) return;
+  if (!sk) return 0;
   struct nm_peer_key key = {.netns_cookie = bpf_get_netns_cookie(skops),
                             .port = sockops_remote_port(skops)};
   sockops_remote_addr(skops, key.addr);
   struct nm_orig_dst *client = bpf_map_lookup_elem(&nm_orig_by_peer, &key);
-  if (!client) return;
+  if (!client) return 0;
   struct nm_orig_dst *o =
       bpf_sk_storage_get(&nm_sock_meta, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
   if (o) *o = *client;
+  return 1;
 }
 
-static __always_inline void add_to_sock_pairs(struct bpf_sock_ops *skops) {
+/* `peer_is_workload`: the other end is a redirected workload socket. The
+ * agent's own sockets (they carry its SO_MARK: upstream connects, and the
+ * children of its marked listeners) are added only then: a leg to a peer
+ * that is never added (a gateway client, an endpoint outside the cgroups)
+ * cannot be spliced, and sk_msg on it would only cost every send. */
+static __always_inline void add_to_sock_pairs(struct bpf_sock_ops *skops,
+                                              int peer_is_workload) {
   struct nm_config *cfg = lookup_config();
   if (!cfg || !cfg->sockmap) return;
+  struct bpf_sock *sk = skops->sk;
+  if (!peer_is_workload && sk && cfg->agent_mark &&
+      sk->mark == cfg->agent_mark)
+    return;
   struct nm_sock_key key = {.netns_cookie = bpf_get_netns_cookie(skops)};
   sockops_local_addr(skops, key.local_addr);
   sockops_remote_addr(skops, key.remote_addr);
@@ -88,11 +102,10 @@ int nm_sockops(struct bpf_sock_ops *skops) {
   switch (skops->op) {
     case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB:
       publish_orig_dst(skops);
-      add_to_sock_pairs(skops);
+      add_to_sock_pairs(skops, 0);
       break;
     case BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB:
-      adopt_client_meta(skops);
-      add_to_sock_pairs(skops);
+      add_to_sock_pairs(skops, adopt_client_meta(skops));
       break;
     case BPF_SOCK_OPS_STATE_CB:
       if (skops->args[1] == BPF_TCP_CLOSE_STATE) forget_orig_dst(skops);

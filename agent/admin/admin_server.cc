@@ -410,13 +410,14 @@ AdminServer::~AdminServer() {
   for (Connection* c : open) c->Close();
 }
 
-absl::Status AdminServer::Listen(const net::SocketAddress& addr) {
+absl::Status AdminServer::Listen(const net::SocketAddress& addr,
+                                 uint32_t mark) {
   if (listen_fd_) {
     return absl::FailedPreconditionError("admin: already listening on " +
                                          bound_.ToString());
   }
   absl::StatusOr<net::UniqueFd> fd =
-      net::ListenTcp(addr, kListenBacklog, /*reuse_port=*/true);
+      net::ListenTcp(addr, kListenBacklog, /*reuse_port=*/true, mark);
   if (!fd.ok()) return fd.status();
   absl::StatusOr<net::SocketAddress> bound = net::LocalAddress(fd->get());
   if (!bound.ok()) return bound.status();

@@ -72,7 +72,8 @@ class AdminServer {
 
   // Listens with SO_REUSEPORT, so a new agent can bind beside a draining
   // one. Port 0 picks a free port (see bound_port()).
-  absl::Status Listen(const net::SocketAddress& addr);
+  // A non-zero `mark` goes on the listener (the agent's SO_MARK).
+  absl::Status Listen(const net::SocketAddress& addr, uint32_t mark = 0);
 
   // Routes `method` on exactly `path`. Other paths get 404, other methods on
   // a known path 405 with Allow; HEAD is served by the GET handler without

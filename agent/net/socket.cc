@@ -178,12 +178,16 @@ absl::Status SetNonBlocking(int fd) {
 }
 
 absl::StatusOr<UniqueFd> ListenTcp(const SocketAddress& addr, int backlog,
-                                   bool reuse_port) {
+                                   bool reuse_port, uint32_t mark) {
   const std::string where = absl::StrCat("listen on ", addr.ToString());
   if (!addr.valid()) return absl::InvalidArgumentError(where + ": no address");
   UniqueFd fd(
       ::socket(addr.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!fd) return absl::ErrnoToStatus(errno, where + ": socket");
+  if (mark != 0 &&
+      ::setsockopt(fd.get(), SOL_SOCKET, SO_MARK, &mark, sizeof(mark)) != 0) {
+    return absl::ErrnoToStatus(errno, where + ": SO_MARK");
+  }
   int one = 1;
   if (::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) !=
       0) {

@@ -50,8 +50,10 @@ absl::Status SetNonBlocking(int fd);
 // A non-blocking, close-on-exec listening socket. SO_REUSEADDR is always set
 // so a restart does not wait for TIME_WAIT; SO_REUSEPORT lets a new agent
 // bind beside a draining one.
+// A non-zero `mark` is set (SO_MARK) on the listener; accepted sockets
+// inherit it.
 absl::StatusOr<UniqueFd> ListenTcp(const SocketAddress& addr, int backlog,
-                                   bool reuse_port);
+                                   bool reuse_port, uint32_t mark = 0);
 
 // Starts a non-blocking connect. The connection is usually still in progress
 // on return: wait for EPOLLOUT, then check SocketError().

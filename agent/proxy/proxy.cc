@@ -193,6 +193,8 @@ nlohmann::json Proxy::StatsJson() const {
           {"timeouts_total", s.timeouts},
           {"tcp_connections_total", s.tcp_cx_total},
           {"tunnels_total", s.tunnels_total},
+          {"downstream_bytes_received_total", s.bytes_received},
+          {"downstream_bytes_sent_total", s.bytes_sent},
           {"local_replies", local},
           {"requests", routes},
           {"config_warnings", warnings_}};

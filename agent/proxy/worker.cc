@@ -5,6 +5,7 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 
+#include <cerrno>
 #include <cstring>
 #include <future>
 #include <random>
@@ -77,7 +78,10 @@ Worker::~Worker() {
 
 absl::Status Worker::AddListener(const net::SocketAddress& addr,
                                  bool outbound) {
-  auto fd = net::ListenTcp(addr, options_.backlog, /*reuse_port=*/true);
+  // Accepted sockets inherit the mark: the datapath then splices only the
+  // legs whose other end is a workload.
+  auto fd = net::ListenTcp(addr, options_.backlog, /*reuse_port=*/true,
+                           options_.socket_mark);
   if (!fd.ok()) return fd.status();
   auto l = std::make_unique<Listener>();
   l->fd = std::move(*fd);

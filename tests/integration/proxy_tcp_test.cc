@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstring>
 #include <random>
 #include <string>
 #include <thread>
@@ -94,12 +95,14 @@ class EchoServer {
 std::string SendHalfCloseRead(int fd, const std::string& data) {
   std::string back;
   std::thread writer([&] {
-    WriteAll(fd, data.data(), data.size());
+    if (!WriteAll(fd, data.data(), data.size()))
+      fprintf(stderr, "write: %s\n", strerror(errno));
     ::shutdown(fd, SHUT_WR);
   });
   char buf[65536];
   while (true) {
     ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
+    if (n < 0) fprintf(stderr, "recv: %s\n", strerror(errno));
     if (n <= 0) break;
     back.append(buf, static_cast<size_t>(n));
   }
@@ -146,12 +149,19 @@ TEST_F(ProxyTcpTest, RedirectedConnectionCarriesBytesBothWaysWithHalfClose) {
     if (!fd.valid()) return 10;
     std::string data = Pattern(4 << 20);
     std::string back = SendHalfCloseRead(fd.get(), data);
-    return back == data ? 0 : 11;
+    if (back == data) return 0;
+    fprintf(stderr, "back %zu of %zu bytes\n", back.size(), data.size());
+    return 11;
   });
   EXPECT_EQ(client.Wait(30000), 0);
   json stats = node_.AdminJson("/stats");
+  EXPECT_EQ(stats["proxy"]["downstream_bytes_received_total"], 4 << 20);
+  EXPECT_EQ(stats["proxy"]["downstream_bytes_sent_total"], 4 << 20);
   EXPECT_EQ(stats["proxy"]["tcp_connections_total"], 1) << stats.dump();
   EXPECT_EQ(echo_->accepted(), 1);
+  // Splicing is off by default (see README "Splicing").
+  EXPECT_TRUE(
+      absl::StrContains(node_.Metrics(), "nodemesh_bpf_sockhash_adds_total 0"));
 }
 
 TEST_F(ProxyTcpTest, IdleTimeoutClosesBothSides) {
@@ -229,6 +239,9 @@ TEST_F(ProxyTunnelTest, UpgradeBecomesATunnel) {
       << echo_->head();
   json stats = node_.AdminJson("/stats");
   EXPECT_EQ(stats["proxy"]["tunnels_total"], 1);
+  // A gateway client is no workload: none of the proxy's legs is spliced.
+  EXPECT_TRUE(
+      absl::StrContains(node_.Metrics(), "nodemesh_bpf_sockhash_adds_total 0"));
 }
 
 TEST_F(ProxyTunnelTest, ConnectBecomesATunnel) {

@@ -75,7 +75,7 @@ HttpSession::HttpSession(Worker* worker, net::UniqueFd fd, ConnectionInfo info)
 HttpSession::~HttpSession() = default;
 
 void HttpSession::Start() {
-  last_activity_ = Clock::now();
+  last_activity_ = worker_->Now();
   interest_ = EPOLLIN;
   auto s = worker_->loop()->Add(fd_.get(), interest_,
                                 [this](uint32_t ev) { OnEvents(ev); });
@@ -113,7 +113,7 @@ void HttpSession::OnReadable() {
     Close();
     return;
   }
-  last_activity_ = Clock::now();
+  last_activity_ = worker_->Now();
   if (n == 0) {
     read_eof_ = true;
     // A client that half-closes after a complete request still gets its
@@ -257,7 +257,7 @@ void HttpSession::ResetExchange() {
 void HttpSession::OnHeaders(const http::MessageHead& head) {
   ResetExchange();
   ++worker_->stats().downstream_rq_total;
-  start_ = Clock::now();
+  start_ = worker_->Now();
   state_ = State::kForwarding;
   method_.assign(head.method);
   is_head_ = head.method == "HEAD";
@@ -466,7 +466,7 @@ void HttpSession::OnMessageComplete() {
   }
   if (route_ != nullptr && route_->per_request_timeout.count() > 0 &&
       !request_upgrade_) {
-    deadline_ = Clock::now() + route_->per_request_timeout;
+    deadline_ = worker_->Now() + route_->per_request_timeout;
   }
 }
 
@@ -491,7 +491,7 @@ void HttpSession::StartAttempt() {
   upstream_->ExpectResponseTo(method_);
   upstream_->Send(tx_);
   try_deadline_ = route_->retry.per_try_timeout.count() > 0
-                      ? Clock::now() + route_->retry.per_try_timeout
+                      ? worker_->Now() + route_->retry.per_try_timeout
                       : Clock::time_point::max();
 }
 
@@ -600,7 +600,7 @@ void HttpSession::OnResponseBody(std::string_view data) {
   } else {
     out_.append(data);
   }
-  last_activity_ = Clock::now();
+  last_activity_ = worker_->Now();
   FlushDownstream();
   if (closed_) return;
   if (upstream_ != nullptr &&
@@ -642,7 +642,7 @@ void HttpSession::Record(int status) {
   const compile::RouteLabels* labels = target_->labels.get();
   ++s.requests[{labels, status}];
   s.durations[labels].Record(
-      std::chrono::duration<double>(Clock::now() - start_).count());
+      std::chrono::duration<double>(worker_->Now() - start_).count());
 }
 
 void HttpSession::Reply(LocalReason reason, int status) {

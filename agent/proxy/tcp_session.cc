@@ -47,7 +47,7 @@ TcpSession::TcpSession(Worker* worker, net::UniqueFd downstream,
 TcpSession::~TcpSession() = default;
 
 void TcpSession::Start() {
-  last_activity_ = Clock::now();
+  last_activity_ = worker_->Now();
   down_.interest = EPOLLIN;
   auto s =
       worker_->loop()->Add(down_.fd.get(), down_.interest,
@@ -130,7 +130,7 @@ void TcpSession::OnConnectEvent() {
   }
   connecting_ = false;
   ++worker_->stats().upstream_cx_total;
-  last_activity_ = Clock::now();
+  last_activity_ = worker_->Now();
   if (!Flush(&up_, &down_)) return;
   UpdateInterest(&up_, &down_);
   UpdateInterest(&down_, &up_);
@@ -183,7 +183,7 @@ void TcpSession::Pump(Side* from, Side* to) {
     Close();  // reset: pass it on by closing both
     return;
   }
-  last_activity_ = Clock::now();
+  last_activity_ = worker_->Now();
   if (n == 0) {
     from->read_eof = true;
     if (to->pending() == 0 && !(to == &up_ && connecting_)) {

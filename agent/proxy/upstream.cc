@@ -243,7 +243,7 @@ void UpstreamConnection::ReturnToPool() {
     UpdateInterest();
   }
   in_pool_ = true;
-  idle_since_ = Clock::now();
+  idle_since_ = worker_->Now();
   worker_->endpoint(key_).idle.push_back(this);
 }
 

@@ -113,7 +113,10 @@ absl::Status Worker::Start(std::shared_ptr<const ProxySnapshot> first) {
   if (auto s = AddListener(*v6, true); !s.ok())
     VLOG(1) << "worker " << id_ << ": no IPv6 outbound listener: " << s;
   Apply(snapshot_);
-  loop_->SetAfterBatch([this] { retired_.clear(); });
+  loop_->SetAfterBatch([this] {
+    retired_.clear();
+    now_valid_ = false;
+  });
   loop_->AddTimer(kTick, [this] { Tick(); });
   thread_ = std::thread([this] { Run(); });
   return absl::OkStatus();
@@ -263,7 +266,7 @@ void Worker::OnAccept(Listener* l) {
 }
 
 void Worker::Tick() {
-  Clock::time_point now = Clock::now();
+  Clock::time_point now = Now();
   for (auto& [obj, owned] : live_) ticking_.push_back(obj);
   for (WorkerObject* obj : ticking_) {
     if (!obj->closed()) obj->OnTick(now);

@@ -123,6 +123,15 @@ class Worker {
   const WorkerOptions& options() const { return options_; }
   WorkerStats& stats() { return stats_; }
   uint64_t* rng() { return &rng_; }
+  // The time, read once per batch of events: a request's several
+  // timestamps cost one clock read.
+  Clock::time_point Now() {
+    if (!now_valid_) {
+      now_ = Clock::now();
+      now_valid_ = true;
+    }
+    return now_;
+  }
 
   // Weighted pick among a route's targets (smooth weighted round robin per
   // route slot); null when every weight is 0.
@@ -183,6 +192,8 @@ class Worker {
   std::vector<WorkerObject*> ticking_;
   WorkerStats stats_;
   uint64_t rng_;
+  Clock::time_point now_;
+  bool now_valid_ = false;
   std::atomic<size_t> open_connections_{0};
 };
 

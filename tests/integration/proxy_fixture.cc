@@ -102,8 +102,15 @@ ProxyNode::~ProxyNode() {
   upstreams_.clear();
   std::vector<std::string> flags = Flags();
   flags.push_back("--cleanup");
-  AgentProcess cleanup(-1, flags);
-  cleanup.WaitExit();
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    AgentProcess cleanup(-1, flags);
+    int status = cleanup.WaitExit(30000);
+    if (status == 0) break;
+    std::ifstream log(cleanup.log_path());
+    std::stringstream ss;
+    ss << log.rdbuf();
+    ADD_FAILURE() << "--cleanup exited " << status << ":\n" << ss.str();
+  }
   std::filesystem::remove_all(config_dir_);
   std::filesystem::remove(config_dir_ + ".hosts");
 }

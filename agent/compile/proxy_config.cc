@@ -273,7 +273,7 @@ class Compiler {
       h.port = static_cast<uint16_t>(l.port_mapping.port);
       h.protocol = l.port_mapping.protocol;
       for (const model::Resource* route : routes) {
-        AddRoute(*route, rspec.listeners.size() > 1, &h);
+        AddRoute(*route, &h);
       }
       SortRoutes(&h.http_routes);
       out_->virtual_hosts.push_back(std::move(h));
@@ -301,8 +301,7 @@ class Compiler {
     return out;
   }
 
-  void AddRoute(const model::Resource& route, bool several_listeners,
-                VirtualHost* h) {
+  void AddRoute(const model::Resource& route, VirtualHost* h) {
     const auto& spec = std::get<model::RouteSpec>(route.spec);
     if (h->is_tcp()) {
       if (!spec.tcp_route) return;
@@ -323,7 +322,6 @@ class Compiler {
     if (!spec.http_route || h->protocol != model::PortProtocol::kHttp) return;
     const model::HttpRoute& hr = *spec.http_route;
     if (hr.match.port && *hr.match.port != h->port) return;
-    (void)several_listeners;
     auto matcher = proxy::HttpRouteMatcher::Compile(hr.match);
     if (!matcher.ok()) {
       Warn(route.id, absl::StrCat("spec.httpRoute.",

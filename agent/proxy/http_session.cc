@@ -709,16 +709,22 @@ void HttpSession::StartTunnel() {
   tunnel->Start();
 }
 
+// A timeout before the response started is answered (504); after, the
+// client can only see the response cut short.
+void HttpSession::Expire(LocalReason reason) {
+  ++worker_->stats().timeouts;
+  if (response_started_) {
+    Close();
+  } else {
+    Reply(reason);
+  }
+}
+
 void HttpSession::OnTick(Clock::time_point now) {
   if (closed_) return;
   if (state_ == State::kForwarding) {
     if (now >= deadline_) {
-      ++worker_->stats().timeouts;
-      if (response_started_) {
-        Close();
-      } else {
-        Reply(LocalReason::kRequestTimeout);
-      }
+      Expire(LocalReason::kRequestTimeout);
       return;
     }
     if (now >= try_deadline_ && !response_started_) {
@@ -739,12 +745,7 @@ void HttpSession::OnTick(Clock::time_point now) {
     }
     if (route_ != nullptr && route_->idle_timeout.count() > 0 &&
         now - last_activity_ >= route_->idle_timeout) {
-      ++worker_->stats().timeouts;
-      if (response_started_) {
-        Close();
-      } else {
-        Reply(LocalReason::kIdleTimeout);
-      }
+      Expire(LocalReason::kIdleTimeout);
     }
     return;
   }

@@ -79,6 +79,7 @@ class HttpSession final : public WorkerObject,
   void Retry();
   void Reply(LocalReason reason, int status = 0);
   void StartTunnel();
+  void Expire(LocalReason reason);
   void FinishExchange();
   void ResetExchange();
   void TrimBuffers();

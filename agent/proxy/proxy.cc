@@ -124,6 +124,10 @@ void Proxy::RenderMetrics(stats::PrometheusText* out) const {
           s.tcp_cx_total);
   counter("nodemesh_tunnels_total", "HTTP Upgrade and CONNECT tunnels",
           s.tunnels_total);
+  counter("nodemesh_listener_errors_total",
+          "VirtualGateway listeners that could not bind (per worker; the log "
+          "names the port)",
+          s.listener_errors);
   counter("nodemesh_downstream_bytes_received_total", "Bytes read from clients",
           s.bytes_received);
   counter("nodemesh_downstream_bytes_sent_total", "Bytes written to clients",
@@ -193,6 +197,7 @@ nlohmann::json Proxy::StatsJson() const {
           {"timeouts_total", s.timeouts},
           {"tcp_connections_total", s.tcp_cx_total},
           {"tunnels_total", s.tunnels_total},
+          {"listener_errors_total", s.listener_errors},
           {"downstream_bytes_received_total", s.bytes_received},
           {"downstream_bytes_sent_total", s.bytes_sent},
           {"local_replies", local},

@@ -32,6 +32,7 @@ void WorkerStats::Merge(const WorkerStats& o) {
   tcp_cx_total += o.tcp_cx_total;
   tcp_cx_active += o.tcp_cx_active;
   tunnels_total += o.tunnels_total;
+  listener_errors += o.listener_errors;
   bytes_received += o.bytes_received;
   bytes_sent += o.bytes_sent;
   for (size_t i = 0; i < local_replies.size(); ++i)

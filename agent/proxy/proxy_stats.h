@@ -39,9 +39,10 @@ struct WorkerStats {
   uint64_t timeouts = 0;
   uint64_t tcp_cx_total = 0;
   uint64_t tcp_cx_active = 0;
-  uint64_t tunnels_total = 0;   // Upgrade and CONNECT
-  uint64_t bytes_received = 0;  // from downstream
-  uint64_t bytes_sent = 0;      // to downstream
+  uint64_t tunnels_total = 0;    // Upgrade and CONNECT
+  uint64_t listener_errors = 0;  // gateway listeners that could not bind
+  uint64_t bytes_received = 0;   // from downstream
+  uint64_t bytes_sent = 0;       // to downstream
   std::array<uint64_t, static_cast<size_t>(LocalReason::kCount)>
       local_replies{};
 

@@ -22,6 +22,8 @@ namespace {
 
 constexpr Millis kTick(50);
 constexpr int kAcceptBatch = 32;
+// A gateway listener that could not bind is tried again this often.
+constexpr int kBindRetryTicks = 100;  // 5 s
 
 void SetNoDelay(int fd) {
   int one = 1;
@@ -168,6 +170,7 @@ void Worker::SyncGatewayListeners() {
     loop_->Remove((*it)->fd.get());
     it = listeners_.erase(it);
   }
+  bind_retry_pending_ = false;
   for (const compile::GatewayListener& g : config.gateways) {
     bool have = false;
     for (const auto& l : listeners_)
@@ -184,6 +187,8 @@ void Worker::SyncGatewayListeners() {
       continue;
     }
     if (auto s = AddListener(*addr, false); !s.ok()) {
+      ++stats_.listener_errors;
+      bind_retry_pending_ = true;  // Tick tries again (the port may free up)
       LOG(ERROR) << "VirtualGateway " << g.mesh << "/" << g.virtual_gateway
                  << ": cannot listen on " << addr->ToString() << ": "
                  << s.message();
@@ -272,6 +277,10 @@ void Worker::Tick() {
     if (!obj->closed()) obj->OnTick(now);
   }
   ticking_.clear();
+  if (bind_retry_pending_ && ++ticks_since_bind_ >= kBindRetryTicks) {
+    ticks_since_bind_ = 0;
+    SyncGatewayListeners();
+  }
   size_t open = 0;
   for (auto& [obj, owned] : live_) {
     if (!obj->closed() && dynamic_cast<UpstreamConnection*>(obj) == nullptr)

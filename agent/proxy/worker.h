@@ -187,6 +187,8 @@ class Worker {
   std::vector<std::unique_ptr<Listener>> listeners_;
   bool accepting_ = true;
   bool draining_ = false;
+  bool bind_retry_pending_ = false;
+  int ticks_since_bind_ = 0;
   absl::flat_hash_map<WorkerObject*, std::unique_ptr<WorkerObject>> live_;
   std::vector<std::unique_ptr<WorkerObject>> retired_;
   std::vector<WorkerObject*> ticking_;

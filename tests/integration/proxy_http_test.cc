@@ -3,6 +3,8 @@
 // timeouts, local replies and bodies.
 
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <regex>
 #include <string>
 #include <thread>
@@ -115,6 +117,72 @@ TEST_F(ProxyHttpTest, WeightedTargetsHoldOverTenThousandRequests) {
   // The metric counts the same requests.
   std::string metrics = node_.Metrics();
   EXPECT_TRUE(absl::StrContains(metrics, "route=\"split\""));
+}
+
+TEST_F(ProxyHttpTest, ARouteChangeTakesEffectWithoutFailingARequest) {
+  Upstreams* up = node_.AddUpstreams({{"old"}, {"new"}});
+  auto model_to = [&](const std::string& target, uint16_t gw) {
+    return json{appmesh::Mesh(),
+                Node("old", up->port("old")),
+                Node("new", up->port("new")),
+                Router("r", 8080),
+                Route("r", "main",
+                      {{"httpRoute",
+                        {{"match", {{"prefix", "/"}}},
+                         {"action", Targets({{target, 1}})}}}}),
+                appmesh::ServiceByRouter("svc.m.local", "r"),
+                appmesh::Gateway("gw", gw),
+                GatewayRoute("gw", "all", "/", "svc.m.local")};
+  };
+  ASSERT_TRUE(node_.Start(model_to("old", gw_port_)));
+  EXPECT_EQ(Get(Gw("/")).Header("x-upstream"), "old");
+  // wrk runs across the change; the file is replaced atomically.
+  std::string wrk_out;
+  std::thread wrk([&] { wrk_out = node_.Run("wrk -t1 -c4 -d3s " + Gw("/")); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+  std::string tmp = node_.config_dir() + "/.model.tmp";
+  std::ofstream(tmp) << model_to("new", gw_port_).dump();
+  std::filesystem::rename(tmp, node_.config_dir() + "/model.json");
+  wrk.join();
+  EXPECT_FALSE(absl::StrContains(wrk_out, "Non-2xx")) << wrk_out;
+  EXPECT_FALSE(absl::StrContains(wrk_out, "Socket errors")) << wrk_out;
+  EXPECT_EQ(Get(Gw("/")).Header("x-upstream"), "new");
+  EXPECT_GT(node_.UpstreamStats(up->port("new"))["requests"].get<int>(), 0);
+  // The gateway moves to another port: the old one closes, the new serves.
+  uint16_t moved = PickPort();
+  std::ofstream(tmp) << model_to("new", moved).dump();
+  std::filesystem::rename(tmp, node_.config_dir() + "/model.json");
+  bool served = false;
+  for (int i = 0; i < 50 && !served; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    served = Get(absl::StrCat("http://127.0.0.1:", moved, "/")).status == 200;
+  }
+  EXPECT_TRUE(served);
+  EXPECT_EQ(Get(Gw("/")).status, 0);  // nothing listens there any more
+}
+
+TEST_F(ProxyHttpTest, AGatewayPortInUseIsCountedAndRetried) {
+  Upstreams* up = node_.AddUpstreams({{"app"}});
+  net::UniqueFd squatter;
+  {
+    NetnsScope::Enter in(node_.netns());
+    squatter = Listen(absl::StrCat("127.0.0.1:", gw_port_));
+  }
+  ASSERT_TRUE(squatter.valid());
+  json model = {appmesh::Mesh(), Node("app", up->port("app")),
+                appmesh::ServiceByNode("svc.m.local", "app"),
+                appmesh::Gateway("gw", gw_port_),
+                GatewayRoute("gw", "all", "/", "svc.m.local")};
+  ASSERT_TRUE(node_.Start(model));
+  EXPECT_FALSE(
+      absl::StrContains(node_.Metrics(), "nodemesh_listener_errors_total 0"));
+  squatter.Reset();  // the port frees up: the workers bind it within 5 s
+  bool served = false;
+  for (int i = 0; i < 80 && !served; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    served = Get(Gw("/")).Header("x-upstream") == "app";
+  }
+  EXPECT_TRUE(served);
 }
 
 TEST_F(ProxyHttpTest, EachMatchTypeRoutesAsAppMeshWould) {

@@ -1,6 +1,7 @@
 #include "agent/http/http1_parser.h"
 
 #include <algorithm>
+#include <cstring>
 
 #include "absl/strings/str_cat.h"
 #include "agent/http/http1_grammar.h"
@@ -184,23 +185,35 @@ size_t Http1Parser::ConsumeBlock(std::string_view data, size_t pos) {
   const size_t budget = options_.max_header_bytes - block_bytes_;
   const size_t scan_end = start + std::min(budget, data.size() - start);
   size_t end = std::string_view::npos;
-  for (; pos < scan_end; ++pos) {
-    char c = data[pos];
+  while (pos < scan_end) {
     if (prev_cr_) {
-      if (c != '\n') return Fail(pos, 400, "bare CR in header section");
+      if (data[pos] != '\n') return Fail(pos, 400, "bare CR in header section");
       prev_cr_ = false;
+      ++pos;
       if (line_len_ == 0) {
-        end = pos + 1;
+        end = pos;
         break;
       }
       line_len_ = 0;
-    } else if (c == '\r') {
-      prev_cr_ = true;
-    } else if (c == '\n') {
-      return Fail(pos, 400, "bare LF in header section");
-    } else {
-      ++line_len_;
+      continue;
     }
+    // The rest of the line up to its CR or LF, found with memchr (the
+    // byte-at-a-time scan was the parser's hottest loop).
+    const char* from = data.data() + pos;
+    const size_t left = scan_end - pos;
+    const void* cr = std::memchr(from, '\r', left);
+    const void* lf = std::memchr(from, '\n', left);
+    size_t run = left;
+    if (cr != nullptr) run = static_cast<const char*>(cr) - from;
+    if (lf != nullptr)
+      run = std::min(run,
+                     static_cast<size_t>(static_cast<const char*>(lf) - from));
+    line_len_ += run;
+    pos += run;
+    if (pos == scan_end) break;
+    if (data[pos] == '\n') return Fail(pos, 400, "bare LF in header section");
+    prev_cr_ = true;
+    ++pos;
   }
   if (end == std::string_view::npos) {
     if (pos < data.size()) return Fail(pos, 431, "header section too large");

@@ -156,7 +156,16 @@ class Compiler {
             dns.response_type == model::DnsResponseType::kEndpoints;
         if (dns.ip_preference) c.ip_preference = *dns.ip_preference;
       }
-      listener_timeouts_[{c.mesh, c.virtual_node, c.port}] = l.timeout;
+      if (l.timeout) {
+        const auto& t = *l.timeout;
+        const std::optional<model::HttpTimeout>& http =
+            t.http ? t.http : (t.http2 ? t.http2 : t.grpc);
+        if (http && http->per_request)
+          c.per_request_timeout = Millis(http->per_request->ToMillis());
+        if (http && http->idle) c.idle_timeout = Millis(http->idle->ToMillis());
+        if (t.tcp && t.tcp->idle)
+          c.idle_timeout = Millis(t.tcp->idle->ToMillis());
+      }
       clusters_[{c.mesh, c.virtual_node, c.port}] =
           static_cast<uint32_t>(out_->clusters.size());
       ports.push_back(c.port);
@@ -217,22 +226,17 @@ class Compiler {
       h.protocol = out_->clusters[cluster].protocol;
       WeightedCluster target{cluster, 1,
                              labels_->Get({vs.id.mesh, vs.id.name, "", node})};
-      const auto& timeout = listener_timeouts_[{vs.id.mesh, node, port}];
+      // The listener's timeouts apply through the cluster.
       if (h.is_tcp()) {
         TcpRouteEntry e;
         e.targets.push_back(target);
         e.index = next_slot_++;
-        if (timeout && timeout->tcp && timeout->tcp->idle)
-          e.idle_timeout = Millis(timeout->tcp->idle->ToMillis());
         h.tcp_routes.push_back(std::move(e));
       } else {
         HttpRouteEntry e;
         e.targets.push_back(target);
         e.index = next_slot_++;
         e.retry = ImplicitRetry();
-        const std::optional<model::HttpTimeout>* t = nullptr;
-        if (timeout) t = timeout->http ? &timeout->http : &timeout->http2;
-        if (t && *t) ApplyTimeout(**t, &e);
         h.http_routes.push_back(std::move(e));
       }
       out_->virtual_hosts.push_back(std::move(h));
@@ -446,8 +450,6 @@ class Compiler {
   std::map<std::pair<std::string, std::string>, std::vector<uint16_t>>
       node_ports_;
   std::map<ClusterKey, uint32_t> clusters_;
-  std::map<ClusterKey, std::optional<model::ListenerTimeout>>
-      listener_timeouts_;
 };
 
 }  // namespace

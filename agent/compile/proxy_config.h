@@ -4,6 +4,7 @@
 // that worker threads read without locks. Built on the main thread, published
 // as shared_ptr<const ProxyConfig>, never modified after.
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -32,7 +33,19 @@ struct Cluster {
   std::string dns_hostname;
   bool dns_all_addresses = false;  // ENDPOINTS; LOADBALANCER takes one
   model::IpPreference ip_preference = model::IpPreference::kIPv4Preferred;
+  // The listener's own timeouts (0: none). App Mesh enforced them in the
+  // target's Envoy, the route's in the caller's; one proxy applies the
+  // smaller of the two.
+  Millis per_request_timeout{0};
+  Millis idle_timeout{0};
 };
+
+// The tighter of two timeouts where 0 means none.
+inline Millis TighterTimeout(Millis a, Millis b) {
+  if (a.count() == 0) return b;
+  if (b.count() == 0) return a;
+  return std::min(a, b);
+}
 
 // The labels a request is counted under. Interned: compiling an unchanged
 // route again yields the same object, so per-worker counters keyed by its

@@ -276,6 +276,8 @@ void HttpSession::ResetExchange() {
   request_complete_ = false;
   deadline_ = Clock::time_point::max();
   try_deadline_ = Clock::time_point::max();
+  per_request_timeout_ = Millis(0);
+  idle_timeout_ = Millis(0);
   tx_.clear();
   replay_ok_ = true;
   attempts_ = 0;
@@ -369,6 +371,11 @@ bool HttpSession::Route(const http::MessageHead& head) {
     Reply(LocalReason::kNoHealthyUpstream);
     return false;
   }
+  const compile::Cluster& cluster = config.clusters[target_->cluster];
+  per_request_timeout_ = compile::TighterTimeout(route_->per_request_timeout,
+                                                 cluster.per_request_timeout);
+  idle_timeout_ =
+      compile::TighterTimeout(route_->idle_timeout, cluster.idle_timeout);
   BuildUpstreamHead(head, authority);
   return true;
 }
@@ -500,9 +507,8 @@ void HttpSession::OnMessageComplete() {
     SendToUpstream(frame_);
     request_chunked_ = false;
   }
-  if (route_ != nullptr && route_->per_request_timeout.count() > 0 &&
-      !request_upgrade_) {
-    deadline_ = worker_->Now() + route_->per_request_timeout;
+  if (per_request_timeout_.count() > 0 && !request_upgrade_) {
+    deadline_ = worker_->Now() + per_request_timeout_;
   }
 }
 
@@ -518,8 +524,14 @@ void HttpSession::StartAttempt() {
   }
   tried_.push_back(*ep);
   ++worker_->stats().upstream_rq_total;
-  upstream_ = worker_->AcquireUpstream(*ep);
+  bool out_of_resources = false;
+  upstream_ = worker_->AcquireUpstream(*ep, &out_of_resources);
   if (upstream_ == nullptr) {
+    if (out_of_resources) {
+      // No descriptor or local port left: retrying cannot help.
+      Reply(LocalReason::kOverflow);
+      return;
+    }
     OnUpstreamFailure(UpstreamFailure::kConnect);
     return;
   }
@@ -734,8 +746,8 @@ void HttpSession::StartTunnel() {
   to_downstream.append(from_upstream);
   to_upstream.append(in_, in_off_, std::string::npos);
   worker_->loop()->Remove(fd_.get());
-  Millis idle = route_->idle_timeout.count() > 0
-                    ? route_->idle_timeout
+  Millis idle = idle_timeout_.count() > 0
+                    ? idle_timeout_
                     : worker_->options().downstream_idle_timeout;
   TcpSession* tunnel = worker_->Make<TcpSession>(
       worker_, std::move(fd_), std::move(up), std::move(to_downstream),
@@ -780,8 +792,7 @@ void HttpSession::OnTick(Clock::time_point now) {
       }
       return;
     }
-    if (route_ != nullptr && route_->idle_timeout.count() > 0 &&
-        now - last_activity_ >= route_->idle_timeout) {
+    if (idle_timeout_.count() > 0 && now - last_activity_ >= idle_timeout_) {
       Expire(LocalReason::kIdleTimeout);
     }
     return;

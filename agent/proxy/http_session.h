@@ -118,6 +118,9 @@ class HttpSession final : public WorkerObject,
   bool request_upgrade_ = false;
   bool request_connect_ = false;
   int request_minor_ = 1;
+  // The route's timeouts, tightened by the target listener's.
+  Millis per_request_timeout_{0};
+  Millis idle_timeout_{0};
   Clock::time_point start_;
   Clock::time_point deadline_ = Clock::time_point::max();
   Clock::time_point try_deadline_ = Clock::time_point::max();

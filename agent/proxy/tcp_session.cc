@@ -60,6 +60,13 @@ void TcpSession::Start() {
   if (connecting_) {
     if (route_ != nullptr)
       target_ = worker_->PickTarget(route_->targets, route_->index);
+    if (target_ != nullptr) {
+      // The target listener's idle timeout tightens the route's.
+      Millis listener = snap_->config->clusters[target_->cluster].idle_timeout;
+      Millis route = route_->idle_timeout;
+      Millis tighter = compile::TighterTimeout(route, listener);
+      if (tighter.count() > 0) idle_timeout_ = tighter;
+    }
     Connect();
     return;
   }

@@ -371,7 +371,9 @@ absl::StatusOr<net::UniqueFd> Worker::ConnectUpstream(
   return fd;
 }
 
-UpstreamConnection* Worker::AcquireUpstream(const net::SocketAddress& ep) {
+UpstreamConnection* Worker::AcquireUpstream(const net::SocketAddress& ep,
+                                            bool* out_of_resources) {
+  *out_of_resources = false;
   EndpointState& st = endpoint(KeyOf(ep));
   while (!st.idle.empty()) {
     UpstreamConnection* c = st.idle.back();
@@ -380,8 +382,13 @@ UpstreamConnection* Worker::AcquireUpstream(const net::SocketAddress& ep) {
   }
   auto fd = ConnectUpstream(ep);
   if (!fd.ok()) {
+    // EMFILE, ENFILE, ENOBUFS, ENOMEM (ResourceExhausted) and
+    // EADDRNOTAVAIL (no ephemeral port) are this proxy's limits.
+    int err = errno;
+    *out_of_resources =
+        absl::IsResourceExhausted(fd.status()) || err == EADDRNOTAVAIL;
     ++stats_.upstream_cx_connect_fail;
-    VLOG(1) << fd.status();
+    LOG_EVERY_N(WARNING, 100) << fd.status();
     return nullptr;
   }
   UpstreamConnection* c = Make<UpstreamConnection>(this, std::move(*fd), ep);

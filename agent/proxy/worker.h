@@ -146,7 +146,10 @@ class Worker {
 
   // An idle pooled connection to `ep`, or a new one (connecting); null
   // when no socket could be made.
-  UpstreamConnection* AcquireUpstream(const net::SocketAddress& ep);
+  // `*out_of_resources` says the failure was this proxy's (no descriptor
+  // or local port left) rather than the endpoint's.
+  UpstreamConnection* AcquireUpstream(const net::SocketAddress& ep,
+                                      bool* out_of_resources);
   // A non-blocking connect to `ep`, marked and with TCP_NODELAY.
   absl::StatusOr<net::UniqueFd> ConnectUpstream(const net::SocketAddress& ep);
 

@@ -412,6 +412,29 @@ TEST_F(ProxyRetryTest, PerRequestTimeoutAnswers504) {
   EXPECT_EQ(Get(Gw("/fast"), "-H 'x-delay-ms: 10'").status, 200);
 }
 
+TEST_F(ProxyHttpTest, TheTargetListenersTimeoutTightensTheRoutes) {
+  Upstreams* up = node_.AddUpstreams({{"app"}});
+  json listener_timeout = {
+      {"timeout",
+       {{"http", {{"perRequest", {{"unit", "ms"}, {"value", 300}}}}}}}};
+  json model = {
+      appmesh::Mesh(),
+      Node("app", up->port("app"), "127.0.0.1", "http", listener_timeout),
+      Router("r", 8080),
+      Route("r", "main",
+            {{"httpRoute",
+              {{"match", {{"prefix", "/"}}},
+               {"action", Targets({{"app", 1}})}}}}),
+      appmesh::ServiceByRouter("svc.m.local", "r"),
+      appmesh::Gateway("gw", gw_port_),
+      GatewayRoute("gw", "all", "/", "svc.m.local")};
+  ASSERT_TRUE(node_.Start(model));
+  // The route keeps App Mesh's 15 s; the listener says 300 ms.
+  CurlResult r = Get(Gw("/slow"), "-H 'x-delay-ms: 3000'");
+  EXPECT_EQ(r.status, 504);
+  EXPECT_EQ(r.Header("x-nodemesh-reason"), "request_timeout");
+}
+
 TEST_F(ProxyRetryTest, PerRetryTimeoutRetriesThenAnswers504) {
   Upstreams* up = node_.AddUpstreams({{"app"}});
   StartWith("127.0.0.1", up->port("app"), Retry({"server-error"}, 1, 300));

@@ -170,6 +170,13 @@ TEST_F(ProxyConfigTest, RetryAndTimeoutDefaultsAreAppMeshs) {
   EXPECT_TRUE(tuned->retry.connection_error);
   EXPECT_EQ(tuned->per_request_timeout, Millis(700));
   EXPECT_EQ(tuned->idle_timeout, Millis(3000));
+  // The target listener's own timeout (App Mesh's default 15 s) rides on the
+  // cluster, to be tightened with the route's per request.
+  const Cluster& a = c->clusters[tuned->targets[0].cluster];
+  EXPECT_EQ(a.per_request_timeout, Millis(15000));
+  EXPECT_EQ(a.idle_timeout, Millis(0));
+  EXPECT_EQ(TighterTimeout(Millis(700), a.per_request_timeout), Millis(700));
+  EXPECT_EQ(TighterTimeout(Millis(0), Millis(5)), Millis(5));
 }
 
 TEST_F(ProxyConfigTest, NodeProvidedServicesAndTcpPorts) {

@@ -159,6 +159,9 @@ void RegisterAdminEndpoints(admin::AdminServer* server,
   server->Handle("GET", "/clusters", [proxy](const AdminRequest&) {
     return Json(200, {{"clusters", proxy->ClustersJson()}});
   });
+  server->Handle("GET", "/routes", [proxy](const AdminRequest&) {
+    return Json(200, proxy->RoutesJson());
+  });
 }
 
 }  // namespace

@@ -30,6 +30,8 @@ constexpr char kUsage[] =
     "  stats    the agent's counters as JSON (GET /stats)\n"
     "  maps     the pinned datapath maps: entries and counters\n"
     "  config   the mesh model the agent serves (GET /config_dump)\n"
+    "  routes   the proxy's route tables, in match order (GET /routes)\n"
+    "  clusters the proxy's clusters and their endpoints (GET /clusters)\n"
     "  resources [--kind KIND] [--mesh M]\n"
     "           the resources the agent serves, one line each\n"
     "  show KIND NAME [--mesh M]\n"
@@ -153,6 +155,8 @@ int Main(int argc, char** argv) {
   if (command == "stats") return PrintAdmin("/stats");
   if (command == "maps") return PrintMaps();
   if (command == "config") return PrintAdmin("/config_dump");
+  if (command == "routes") return PrintAdmin("/routes");
+  if (command == "clusters") return PrintAdmin("/clusters");
   if (command == "resources") return PrintResources(FLAGS_kind);
   if (command == "show") {
     if (argc < 4) {

@@ -205,6 +205,84 @@ nlohmann::json Proxy::StatsJson() const {
           {"config_warnings", warnings_}};
 }
 
+namespace {
+
+nlohmann::json TargetsJson(const compile::ProxyConfig& c,
+                           const std::vector<compile::WeightedCluster>& ts) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& t : ts) {
+    out.push_back({{"virtual_node", t.labels->target_virtual_node},
+                   {"cluster", c.clusters[t.cluster].name},
+                   {"weight", t.weight}});
+  }
+  return out;
+}
+
+nlohmann::json RetryJson(const compile::RetryPolicy& p) {
+  nlohmann::json events = nlohmann::json::array();
+  if (p.server_error) events.push_back("server-error");
+  if (p.gateway_error) events.push_back("gateway-error");
+  if (p.client_error) events.push_back("client-error");
+  if (p.stream_error) events.push_back("stream-error");
+  if (p.connection_error) events.push_back("connection-error");
+  if (p.status_503) events.push_back("503");
+  return {{"max_retries", p.max_retries},
+          {"per_try_timeout_ms", p.per_try_timeout.count()},
+          {"events", events}};
+}
+
+}  // namespace
+
+nlohmann::json Proxy::RoutesJson() const {
+  nlohmann::json hosts = nlohmann::json::array();
+  nlohmann::json gateways = nlohmann::json::array();
+  if (published_ == nullptr) return {{"virtual_hosts", hosts}};
+  const compile::ProxyConfig& c = *published_->config;
+  for (const compile::VirtualHost& h : c.virtual_hosts) {
+    nlohmann::json routes = nlohmann::json::array();
+    for (const auto& r : h.http_routes) {
+      routes.push_back(
+          {{"name", r.name},
+           {"priority", r.priority >= 0 ? nlohmann::json(r.priority)
+                                        : nlohmann::json(nullptr)},
+           {"targets", TargetsJson(c, r.targets)},
+           {"retry", RetryJson(r.retry)},
+           {"per_request_timeout_ms", r.per_request_timeout.count()},
+           {"idle_timeout_ms", r.idle_timeout.count()}});
+    }
+    for (const auto& r : h.tcp_routes) {
+      routes.push_back({{"name", r.name},
+                        {"targets", TargetsJson(c, r.targets)},
+                        {"idle_timeout_ms", r.idle_timeout.count()}});
+    }
+    hosts.push_back({{"mesh", h.mesh},
+                     {"virtual_service", h.virtual_service},
+                     {"port", h.port},
+                     {"protocol", std::string(model::EnumName(h.protocol))},
+                     {"routes", routes}});
+  }
+  for (const compile::GatewayListener& g : c.gateways) {
+    nlohmann::json routes = nlohmann::json::array();
+    for (const auto& r : g.routes) {
+      const compile::VirtualHost& h = c.virtual_hosts[r.virtual_host];
+      routes.push_back(
+          {{"name", r.name},
+           {"priority", r.priority >= 0 ? nlohmann::json(r.priority)
+                                        : nlohmann::json(nullptr)},
+           {"virtual_service", h.virtual_service},
+           {"port", h.port},
+           {"rewrite_host", r.rewrite_host}});
+    }
+    gateways.push_back({{"mesh", g.mesh},
+                        {"virtual_gateway", g.virtual_gateway},
+                        {"port", g.port},
+                        {"routes", routes}});
+  }
+  return {{"model_version", c.model_version},
+          {"virtual_hosts", hosts},
+          {"gateways", gateways}};
+}
+
 nlohmann::json Proxy::ClustersJson() const {
   nlohmann::json out = nlohmann::json::array();
   if (published_ == nullptr) return out;

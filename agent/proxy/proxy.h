@@ -40,6 +40,8 @@ class Proxy {
   void RenderMetrics(stats::PrometheusText* out) const;
   nlohmann::json StatsJson() const;
   nlohmann::json ClustersJson() const;
+  // The compiled route tables in the order requests are matched.
+  nlohmann::json RoutesJson() const;
   const std::vector<std::string>& compile_warnings() const { return warnings_; }
 
  private:

@@ -272,6 +272,15 @@ TEST_F(ProxyHttpTest, EachMatchTypeRoutesAsAppMeshWould) {
     EXPECT_EQ(r.status, 200) << c.path << " " << c.args;
     EXPECT_EQ(r.Header("x-upstream"), c.want) << c.path << " " << c.args;
   }
+  // /routes (nodemeshctl routes) shows the order they were tried in.
+  json tables = node_.AdminJson("/routes");
+  ASSERT_TRUE(tables.is_object()) << tables.dump();
+  std::vector<std::string> order;
+  for (const auto& r : tables["virtual_hosts"][0]["routes"])
+    order.push_back(r["name"]);
+  std::vector<std::string> want(names.begin(), names.begin() + 13);
+  want.insert(want.end(), {"long", "short", "fallback"});
+  EXPECT_EQ(order, want);
   // A Host without the port finds the service too; an unknown one does not.
   EXPECT_EQ(
       Get(Outbound("/exact"), "-H 'Host: svc.m.local'").Header("x-upstream"),

@@ -74,8 +74,7 @@ static __always_inline void add_to_sock_pairs(struct bpf_sock_ops *skops,
   struct nm_config *cfg = lookup_config();
   if (!cfg || !cfg->sockmap) return;
   struct bpf_sock *sk = skops->sk;
-  if (!peer_is_workload && sk && cfg->agent_mark &&
-      sk->mark == cfg->agent_mark)
+  if (!peer_is_workload && sk && cfg->agent_mark && sk->mark == cfg->agent_mark)
     return;
   struct nm_sock_key key = {.netns_cookie = bpf_get_netns_cookie(skops)};
   sockops_local_addr(skops, key.local_addr);

@@ -43,8 +43,8 @@ AgentProcess::AgentProcess(int netns_fd, std::vector<std::string> flags,
     if (!hosts_file.empty() &&
         (::unshare(CLONE_NEWNS) != 0 ||
          ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
-         ::mount(hosts_file.c_str(), "/etc/hosts", nullptr, MS_BIND,
-                 nullptr) != 0)) {
+         ::mount(hosts_file.c_str(), "/etc/hosts", nullptr, MS_BIND, nullptr) !=
+             0)) {
       _exit(122);
     }
     int log = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);

@@ -2,16 +2,13 @@
 // file is) must load: each walkthrough's Kubernetes manifests as one state,
 // each CLI JSON input as a spec of its kind.
 
+#include "tests/unit/model/appmesh_examples.h"
+
 #include <filesystem>
-#include <fstream>
-#include <map>
-#include <regex>
-#include <set>
-#include <sstream>
+#include <string>
 
 #include "agent/model/snapshot.h"
 #include "gtest/gtest.h"
-#include "tests/unit/model/appmesh_examples.h"
 #include "tests/unit/model/model_test_util.h"
 
 namespace nodemesh::model {

@@ -127,7 +127,32 @@ bool IsHopByHopHeader(std::string_view name) {
 }
 
 bool IsHopByHopHeader(std::string_view name, const HeaderList& headers) {
-  return IsHopByHopHeader(name) || headers.HasToken("connection", name);
+  return HopByHopFields(headers).Contains(name);
+}
+
+HopByHopFields::HopByHopFields(const HeaderList& headers) {
+  for (const HeaderField& f : headers) {
+    if (!EqualsIgnoreCase(f.name, "connection")) continue;
+    if (count_ < kMaxConnectionLines) {
+      connection_[count_++] = f.value;
+    } else {
+      many_ = &headers;
+    }
+  }
+}
+
+bool HopByHopFields::Contains(std::string_view name) const {
+  if (IsHopByHopHeader(name)) return true;
+  if (many_ != nullptr) return many_->HasToken("connection", name);
+  for (size_t i = 0; i < count_; ++i) {
+    bool found = false;
+    ForEachListElement(connection_[i], [&](std::string_view token) {
+      found = EqualsIgnoreCase(token, name);
+      return !found;
+    });
+    if (found) return true;
+  }
+  return false;
 }
 
 void AppendResponseHead(int status, std::span<const HeaderField> headers,

@@ -28,6 +28,21 @@ bool IsHopByHopHeader(std::string_view name);
 // The same, plus any field that `headers` names in its Connection field.
 bool IsHopByHopHeader(std::string_view name, const HeaderList& headers);
 
+// The hop-by-hop fields of one message, for checking each of its fields in
+// turn: the Connection field is read once, not once per field. Views into
+// `headers`, which must outlive this.
+class HopByHopFields {
+ public:
+  explicit HopByHopFields(const HeaderList& headers);
+  bool Contains(std::string_view name) const;
+
+ private:
+  static constexpr size_t kMaxConnectionLines = 4;
+  std::string_view connection_[kMaxConnectionLines];
+  size_t count_ = 0;
+  const HeaderList* many_ = nullptr;  // more Connection lines: the slow path
+};
+
 // "HTTP/1.1 <status> <reason>" CRLF, the fields, "Content-Length" when
 // `content_length` is set, then the empty line. Without a length the caller
 // adds Transfer-Encoding: chunked or closes after the body.

@@ -31,41 +31,6 @@ bool IsForbiddenTrailer(std::string_view name) {
          http::IsHopByHopHeader(name);
 }
 
-// Hop-by-hop fields of one message (RFC 9110 7.6.1): the fixed ones and
-// those its Connection field names, read once rather than per field.
-class HopByHop {
- public:
-  explicit HopByHop(const http::HeaderList& headers) {
-    for (const http::HeaderField& f : headers) {
-      if (!http::EqualsIgnoreCase(f.name, "connection")) continue;
-      if (count_ < kMax) {
-        connection_[count_++] = f.value;
-      } else {
-        overflow_ = &headers;  // many Connection lines: the slow path
-      }
-    }
-  }
-  bool operator()(std::string_view name) const {
-    if (http::IsHopByHopHeader(name)) return true;
-    if (overflow_ != nullptr) return overflow_->HasToken("connection", name);
-    for (size_t i = 0; i < count_; ++i) {
-      bool found = false;
-      http::ForEachListElement(connection_[i], [&](std::string_view token) {
-        found = http::EqualsIgnoreCase(token, name);
-        return !found;
-      });
-      if (found) return true;
-    }
-    return false;
-  }
-
- private:
-  static constexpr size_t kMax = 4;
-  std::string_view connection_[kMax];
-  size_t count_ = 0;
-  const http::HeaderList* overflow_ = nullptr;
-};
-
 void AppendHex(uint64_t v, int digits, std::string* out) {
   static constexpr char kHex[] = "0123456789abcdef";
   for (int i = digits - 1; i >= 0; --i)
@@ -402,9 +367,9 @@ void HttpSession::BuildUpstreamHead(const http::MessageHead& head,
   xff_.clear();
   request_id_.clear();
   bool has_proto = false;
-  const HopByHop hop_by_hop(head.headers);
+  const http::HopByHopFields hop_by_hop(head.headers);
   for (const http::HeaderField& f : head.headers) {
-    if (hop_by_hop(f.name) || IsFramingField(f.name) ||
+    if (hop_by_hop.Contains(f.name) || IsFramingField(f.name) ||
         http::EqualsIgnoreCase(f.name, "host") ||
         http::EqualsIgnoreCase(f.name, "expect")) {
       continue;
@@ -602,9 +567,9 @@ void HttpSession::OnResponseHead(const http::MessageHead& head) {
   bool close = !request_keep_alive_ || draining_ ||
                (request_has_body_ && !request_complete_);
   fields_.clear();
-  const HopByHop hop_by_hop(head.headers);
+  const http::HopByHopFields hop_by_hop(head.headers);
   for (const http::HeaderField& f : head.headers) {
-    if (hop_by_hop(f.name)) continue;
+    if (hop_by_hop.Contains(f.name)) continue;
     if (IsFramingField(f.name) &&
         (head.framing != http::BodyFraming::kNone || status == 204)) {
       continue;

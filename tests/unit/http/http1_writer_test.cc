@@ -68,6 +68,17 @@ TEST(Http1WriterTest, HopByHopHeaders) {
   EXPECT_EQ(headers.Count("CONNECTION"), 2u);
 }
 
+TEST(Http1WriterTest, HopByHopFieldsWithManyConnectionLines) {
+  HeaderList headers;
+  for (const char* v : {"a", "b", "c", "d", "e, f"})
+    headers.Add("Connection", v);
+  HopByHopFields hop(headers);
+  for (const char* h : {"A", "d", "e", "F", "te"})
+    EXPECT_TRUE(hop.Contains(h)) << h;
+  EXPECT_FALSE(hop.Contains("g"));
+  EXPECT_FALSE(hop.Contains("content-type"));
+}
+
 TEST(Http1WriterTest, ListElementsTrimmedAndEmptySkipped) {
   std::vector<std::string> seen;
   ForEachListElement(" a ,, b\t,c, ", [&](std::string_view e) {

@@ -24,11 +24,21 @@ bool IsFramingField(std::string_view name) {
          http::EqualsIgnoreCase(name, "transfer-encoding");
 }
 
-// Fields that never travel in a trailer section (RFC 9110 6.5.1): framing,
-// routing and hop-by-hop ones.
-bool IsForbiddenTrailer(std::string_view name) {
-  return IsFramingField(name) || http::EqualsIgnoreCase(name, "host") ||
-         http::IsHopByHopHeader(name);
+// The last chunk with the trailer fields that may travel on: never
+// framing, routing or hop-by-hop ones (RFC 9110 6.5.1). `scratch` keeps its
+// capacity between messages.
+void AppendLastChunkWithTrailers(const http::HeaderList& trailers,
+                                 std::vector<http::HeaderField>* scratch,
+                                 std::string* out) {
+  scratch->clear();
+  for (const http::HeaderField& f : trailers) {
+    if (IsFramingField(f.name) || http::EqualsIgnoreCase(f.name, "host") ||
+        http::IsHopByHopHeader(f.name)) {
+      continue;
+    }
+    scratch->push_back(f);
+  }
+  http::AppendLastChunk(*scratch, out);
 }
 
 void AppendHex(uint64_t v, int digits, std::string* out) {
@@ -118,17 +128,12 @@ void HttpSession::OnReadable() {
     read_eof_ = true;
     // A client that half-closes after a complete request still gets its
     // response; one that leaves mid-request or between requests is gone.
-    if (state_ == State::kIdle || !request_complete_ || request_upgrade_) {
-      if (!parser_.message_in_progress() || state_ != State::kIdle) {
-        Close();
-        return;
-      }
-      parser_.FeedEof();
-      Close();
+    if (state_ != State::kIdle && request_complete_ && !request_upgrade_) {
+      close_after_flush_ = true;
+      UpdateInterest();
       return;
     }
-    close_after_flush_ = true;
-    UpdateInterest();
+    Close();
     return;
   }
   worker_->stats().bytes_received += static_cast<uint64_t>(n);
@@ -448,12 +453,8 @@ void HttpSession::OnBody(std::string_view data) {
 
 void HttpSession::OnTrailers(const http::HeaderList& trailers) {
   if (state_ != State::kForwarding || !request_chunked_) return;
-  fields_.clear();
-  for (const http::HeaderField& f : trailers) {
-    if (!IsForbiddenTrailer(f.name)) fields_.push_back(f);
-  }
   frame_.clear();
-  http::AppendLastChunk(fields_, &frame_);
+  AppendLastChunkWithTrailers(trailers, &fields_, &frame_);
   SendToUpstream(frame_);
   request_chunked_ = false;  // the last chunk is written
 }
@@ -625,11 +626,7 @@ void HttpSession::OnResponseBody(std::string_view data) {
 
 void HttpSession::OnResponseTrailers(const http::HeaderList& trailers) {
   if (!response_started_ || !response_chunked_) return;
-  fields_.clear();
-  for (const http::HeaderField& f : trailers) {
-    if (!IsForbiddenTrailer(f.name)) fields_.push_back(f);
-  }
-  http::AppendLastChunk(fields_, &out_);
+  AppendLastChunkWithTrailers(trailers, &fields_, &out_);
   response_trailers_done_ = true;
 }
 

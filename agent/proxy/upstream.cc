@@ -213,13 +213,19 @@ void UpstreamConnection::OnMessageComplete() {
   cb_->OnResponseComplete();
 }
 
-void UpstreamConnection::Detach(bool reuse) {
-  if (closed_) return;
-  if (cb_ != nullptr) {
+UpstreamCallbacks* UpstreamConnection::EndExchange() {
+  UpstreamCallbacks* cb = cb_;
+  if (cb != nullptr) {
     EndpointState& ep = worker_->endpoint(key_);
     if (ep.active > 0) --ep.active;
+    cb_ = nullptr;
   }
-  cb_ = nullptr;
+  return cb;
+}
+
+void UpstreamConnection::Detach(bool reuse) {
+  if (closed_) return;
+  EndExchange();
   if (!reuse || !response_done_ || pending_output() > 0) {
     Close();
     return;
@@ -251,16 +257,10 @@ net::UniqueFd UpstreamConnection::TakeForTunnel(std::string* read_ahead,
                                                 std::string* unsent) {
   read_ahead->swap(read_ahead_);
   unsent->assign(out_, out_off_, std::string::npos);
-  if (cb_ != nullptr) {
-    EndpointState& ep = worker_->endpoint(key_);
-    if (ep.active > 0) --ep.active;
-    cb_ = nullptr;
-  }
+  EndExchange();
   worker_->loop()->Remove(fd_.get());
   net::UniqueFd fd = std::move(fd_);
-  closed_ = true;
-  --worker_->stats().upstream_cx_active;
-  worker_->Retire(this);
+  Close();  // everything but the socket, which the tunnel now owns
   return fd;
 }
 
@@ -286,12 +286,7 @@ void UpstreamConnection::Close() {
 }
 
 void UpstreamConnection::Fail(UpstreamFailure failure) {
-  UpstreamCallbacks* cb = cb_;
-  if (cb != nullptr) {
-    EndpointState& ep = worker_->endpoint(key_);
-    if (ep.active > 0) --ep.active;
-    cb_ = nullptr;
-  }
+  UpstreamCallbacks* cb = EndExchange();
   Close();
   if (cb != nullptr) cb->OnUpstreamFailure(failure);
 }

@@ -76,6 +76,9 @@ class UpstreamConnection final : public WorkerObject, http::Http1Visitor {
   void UpdateInterest();
   void Close();
   void Fail(UpstreamFailure failure);
+  // Forgets the exchange (its request no longer counts as active at the
+  // endpoint) and returns who it was.
+  UpstreamCallbacks* EndExchange();
   void ReturnToPool();
 
   // Http1Visitor

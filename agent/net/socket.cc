@@ -177,9 +177,12 @@ absl::Status SetNonBlocking(int fd) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<UniqueFd> ListenTcp(const SocketAddress& addr, int backlog,
-                                   bool reuse_port, uint32_t mark) {
-  const std::string where = absl::StrCat("listen on ", addr.ToString());
+namespace {
+
+// A non-blocking, close-on-exec TCP socket for `addr`'s family, marked when
+// `mark` is not 0 (before any bind or connect, so the mark governs both).
+absl::StatusOr<UniqueFd> NewTcpSocket(const SocketAddress& addr, uint32_t mark,
+                                      const std::string& where) {
   if (!addr.valid()) return absl::InvalidArgumentError(where + ": no address");
   UniqueFd fd(
       ::socket(addr.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
@@ -188,6 +191,17 @@ absl::StatusOr<UniqueFd> ListenTcp(const SocketAddress& addr, int backlog,
       ::setsockopt(fd.get(), SOL_SOCKET, SO_MARK, &mark, sizeof(mark)) != 0) {
     return absl::ErrnoToStatus(errno, where + ": SO_MARK");
   }
+  return fd;
+}
+
+}  // namespace
+
+absl::StatusOr<UniqueFd> ListenTcp(const SocketAddress& addr, int backlog,
+                                   bool reuse_port, uint32_t mark) {
+  const std::string where = absl::StrCat("listen on ", addr.ToString());
+  absl::StatusOr<UniqueFd> made = NewTcpSocket(addr, mark, where);
+  if (!made.ok()) return made.status();
+  UniqueFd fd = std::move(*made);
   int one = 1;
   if (::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) !=
       0) {
@@ -214,14 +228,9 @@ absl::StatusOr<UniqueFd> ListenTcp(const SocketAddress& addr, int backlog,
 
 absl::StatusOr<UniqueFd> ConnectTcp(const SocketAddress& addr, uint32_t mark) {
   const std::string where = absl::StrCat("connect to ", addr.ToString());
-  if (!addr.valid()) return absl::InvalidArgumentError(where + ": no address");
-  UniqueFd fd(
-      ::socket(addr.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-  if (!fd) return absl::ErrnoToStatus(errno, where + ": socket");
-  if (mark != 0 &&
-      ::setsockopt(fd.get(), SOL_SOCKET, SO_MARK, &mark, sizeof(mark)) != 0) {
-    return absl::ErrnoToStatus(errno, where + ": SO_MARK");
-  }
+  absl::StatusOr<UniqueFd> made = NewTcpSocket(addr, mark, where);
+  if (!made.ok()) return made.status();
+  UniqueFd fd = std::move(*made);
   if (::connect(fd.get(), addr.addr(), addr.addr_len()) != 0 &&
       errno != EINPROGRESS) {
     return absl::ErrnoToStatus(errno, where);

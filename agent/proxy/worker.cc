@@ -124,14 +124,20 @@ absl::Status Worker::Start(std::shared_ptr<const ProxySnapshot> first) {
   return absl::OkStatus();
 }
 
+void Worker::ForEachOpen(absl::FunctionRef<void(WorkerObject*)> fn) {
+  // Over a copy: `fn` may close objects (and others with them) as it goes;
+  // closed ones stay allocated until the batch ends, so the copy is safe.
+  for (auto& [obj, owned] : live_) each_.push_back(obj);
+  for (WorkerObject* obj : each_) {
+    if (!obj->closed()) fn(obj);
+  }
+  each_.clear();
+}
+
 void Worker::Run() {
   loop_->Run();
   // Stopped: everything still open goes now, on this thread.
-  for (auto& [obj, owned] : live_) ticking_.push_back(obj);
-  for (WorkerObject* obj : ticking_) {
-    if (!obj->closed()) obj->Abort();
-  }
-  ticking_.clear();
+  ForEachOpen([](WorkerObject* obj) { obj->Abort(); });
   retired_.clear();
   CloseListeners();
 }
@@ -216,11 +222,7 @@ void Worker::Drain() {
     accepting_ = false;
     draining_ = true;
     CloseListeners();
-    for (auto& [obj, owned] : live_) ticking_.push_back(obj);
-    for (WorkerObject* obj : ticking_) {
-      if (!obj->closed()) obj->Drain();
-    }
-    ticking_.clear();
+    ForEachOpen([](WorkerObject* obj) { obj->Drain(); });
   });
 }
 
@@ -272,11 +274,7 @@ void Worker::OnAccept(Listener* l) {
 
 void Worker::Tick() {
   Clock::time_point now = Now();
-  for (auto& [obj, owned] : live_) ticking_.push_back(obj);
-  for (WorkerObject* obj : ticking_) {
-    if (!obj->closed()) obj->OnTick(now);
-  }
-  ticking_.clear();
+  ForEachOpen([now](WorkerObject* obj) { obj->OnTick(now); });
   if (bind_retry_pending_ && ++ticks_since_bind_ >= kBindRetryTicks) {
     ticks_since_bind_ = 0;
     SyncGatewayListeners();

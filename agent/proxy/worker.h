@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "agent/compile/proxy_config.h"
 #include "agent/net/event_loop.h"
@@ -176,6 +177,9 @@ class Worker {
   void SyncGatewayListeners();
   void OnAccept(Listener* l);
   void Tick();
+  // Calls `fn` on each object that was open when the call began and still
+  // is when its turn comes.
+  void ForEachOpen(absl::FunctionRef<void(WorkerObject*)> fn);
   void CloseListeners();
 
   const int id_;
@@ -194,7 +198,7 @@ class Worker {
   int ticks_since_bind_ = 0;
   absl::flat_hash_map<WorkerObject*, std::unique_ptr<WorkerObject>> live_;
   std::vector<std::unique_ptr<WorkerObject>> retired_;
-  std::vector<WorkerObject*> ticking_;
+  std::vector<WorkerObject*> each_;  // ForEachOpen's copy, capacity kept
   WorkerStats stats_;
   uint64_t rng_;
   Clock::time_point now_;

@@ -14,10 +14,10 @@ std::string DnsQuery::Key() const {
                       static_cast<int>(ip_preference));
 }
 
-absl::StatusOr<EndpointList> ResolveDns(const DnsQuery& q) {
+absl::StatusOr<EndpointList> ResolveDns(const DnsQuery& q, bool literal_only) {
   addrinfo hints{};
   hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_NUMERICSERV;
+  hints.ai_flags = AI_NUMERICSERV | (literal_only ? AI_NUMERICHOST : 0);
   using P = model::IpPreference;
   if (q.ip_preference == P::kIPv4Only) hints.ai_family = AF_INET;
   if (q.ip_preference == P::kIPv6Only) hints.ai_family = AF_INET6;
@@ -88,17 +88,13 @@ void EndpointResolver::SetQueries(const std::vector<DnsQuery>& queries) {
       continue;
     }
     // An address literal needs no lookup: answer now, so a first config
-    // serves without waiting for the resolver thread.
-    addrinfo hints{};
-    hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
-    hints.ai_socktype = SOCK_STREAM;
-    addrinfo* res = nullptr;
-    std::string port = std::to_string(q.port);
-    if (::getaddrinfo(q.hostname.c_str(), port.c_str(), &hints, &res) == 0) {
-      auto a = net::SocketAddress::FromSockaddr(res->ai_addr, res->ai_addrlen);
-      ::freeaddrinfo(res);
-      if (a.ok()) kept[key] = std::make_shared<const EndpointList>(1, *a);
-    }
+    // serves without waiting for the resolver thread. The literal is taken
+    // as written, whatever the IP preference.
+    DnsQuery literal = q;
+    literal.ip_preference = model::IpPreference::kIPv4Preferred;
+    auto answer = ResolveDns(literal, /*literal_only=*/true);
+    if (answer.ok())
+      kept[key] = std::make_shared<const EndpointList>(std::move(*answer));
   }
   answers_ = std::move(kept);
   {

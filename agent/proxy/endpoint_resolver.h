@@ -60,7 +60,9 @@ class EndpointResolver {
   std::thread thread_;
 };
 
-// Resolves now, blocking (the resolver thread's work).
-absl::StatusOr<EndpointList> ResolveDns(const DnsQuery& q);
+// Resolves now, blocking (the resolver thread's work). `literal_only`:
+// answer only when the hostname is an address literal, with no lookup.
+absl::StatusOr<EndpointList> ResolveDns(const DnsQuery& q,
+                                        bool literal_only = false);
 
 }  // namespace nodemesh::proxy

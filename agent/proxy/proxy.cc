@@ -81,6 +81,54 @@ WorkerStats Proxy::CollectStats() const {
 
 namespace {
 
+constexpr std::string_view kMetricPrefix = "nodemesh_";
+
+// The proxy's single-valued counters and gauges: one table for /metrics
+// (the name) and /stats (the name without the prefix).
+struct ScalarStat {
+  std::string_view name;
+  bool gauge;
+  std::string_view help;
+  uint64_t WorkerStats::*value;
+};
+
+constexpr ScalarStat kScalarStats[] = {
+    {"nodemesh_downstream_connections_total", false,
+     "Connections accepted by the proxy", &WorkerStats::downstream_cx_total},
+    {"nodemesh_downstream_connections_active", true,
+     "Client connections open now", &WorkerStats::downstream_cx_active},
+    {"nodemesh_downstream_requests_total", false,
+     "HTTP requests received (every outcome)",
+     &WorkerStats::downstream_rq_total},
+    {"nodemesh_upstream_connections_total", false,
+     "Connections opened to endpoints", &WorkerStats::upstream_cx_total},
+    {"nodemesh_upstream_connections_active", true,
+     "Endpoint connections open now (busy and pooled)",
+     &WorkerStats::upstream_cx_active},
+    {"nodemesh_upstream_connect_failures_total", false,
+     "Connects to endpoints that failed",
+     &WorkerStats::upstream_cx_connect_fail},
+    {"nodemesh_upstream_requests_total", false,
+     "Requests sent to endpoints, retries included",
+     &WorkerStats::upstream_rq_total},
+    {"nodemesh_retries_total", false, "Retries of requests and TCP connects",
+     &WorkerStats::retries},
+    {"nodemesh_timeouts_total", false,
+     "Requests and connections ended by a timeout", &WorkerStats::timeouts},
+    {"nodemesh_tcp_connections_total", false, "tcpRoute connections",
+     &WorkerStats::tcp_cx_total},
+    {"nodemesh_tunnels_total", false, "HTTP Upgrade and CONNECT tunnels",
+     &WorkerStats::tunnels_total},
+    {"nodemesh_listener_errors_total", false,
+     "VirtualGateway listeners that could not bind (per worker; the log "
+     "names the port)",
+     &WorkerStats::listener_errors},
+    {"nodemesh_downstream_bytes_received_total", false,
+     "Bytes read from clients", &WorkerStats::bytes_received},
+    {"nodemesh_downstream_bytes_sent_total", false, "Bytes written to clients",
+     &WorkerStats::bytes_sent},
+};
+
 stats::Labels RouteLabelSet(const compile::RouteLabels& l) {
   return {{"mesh", l.mesh},
           {"source_virtual_node", ""},
@@ -93,45 +141,10 @@ stats::Labels RouteLabelSet(const compile::RouteLabels& l) {
 
 void Proxy::RenderMetrics(stats::PrometheusText* out) const {
   WorkerStats s = CollectStats();
-  auto counter = [&](std::string_view name, std::string_view help, uint64_t v) {
-    out->Family(name, "counter", help);
-    out->Sample(name, {}, v);
-  };
-  auto gauge = [&](std::string_view name, std::string_view help, uint64_t v) {
-    out->Family(name, "gauge", help);
-    out->Sample(name, {}, v);
-  };
-  counter("nodemesh_downstream_connections_total",
-          "Connections accepted by the proxy", s.downstream_cx_total);
-  gauge("nodemesh_downstream_connections_active", "Client connections open now",
-        s.downstream_cx_active);
-  counter("nodemesh_downstream_requests_total",
-          "HTTP requests received (every outcome)", s.downstream_rq_total);
-  counter("nodemesh_upstream_connections_total",
-          "Connections opened to endpoints", s.upstream_cx_total);
-  gauge("nodemesh_upstream_connections_active",
-        "Endpoint connections open now (busy and pooled)",
-        s.upstream_cx_active);
-  counter("nodemesh_upstream_connect_failures_total",
-          "Connects to endpoints that failed", s.upstream_cx_connect_fail);
-  counter("nodemesh_upstream_requests_total",
-          "Requests sent to endpoints, retries included", s.upstream_rq_total);
-  counter("nodemesh_retries_total", "Retries of requests and TCP connects",
-          s.retries);
-  counter("nodemesh_timeouts_total",
-          "Requests and connections ended by a timeout", s.timeouts);
-  counter("nodemesh_tcp_connections_total", "tcpRoute connections",
-          s.tcp_cx_total);
-  counter("nodemesh_tunnels_total", "HTTP Upgrade and CONNECT tunnels",
-          s.tunnels_total);
-  counter("nodemesh_listener_errors_total",
-          "VirtualGateway listeners that could not bind (per worker; the log "
-          "names the port)",
-          s.listener_errors);
-  counter("nodemesh_downstream_bytes_received_total", "Bytes read from clients",
-          s.bytes_received);
-  counter("nodemesh_downstream_bytes_sent_total", "Bytes written to clients",
-          s.bytes_sent);
+  for (const ScalarStat& stat : kScalarStats) {
+    out->Family(stat.name, stat.gauge ? "gauge" : "counter", stat.help);
+    out->Sample(stat.name, {}, s.*stat.value);
+  }
   out->Family("nodemesh_local_replies_total", "counter",
               "Responses the proxy made itself, by reason (the "
               "x-nodemesh-reason header)");
@@ -185,24 +198,13 @@ nlohmann::json Proxy::StatsJson() const {
                       {"code", key.second},
                       {"requests", n}});
   }
-  return {{"workers", workers_.size()},
-          {"downstream_connections_total", s.downstream_cx_total},
-          {"downstream_connections_active", s.downstream_cx_active},
-          {"downstream_requests_total", s.downstream_rq_total},
-          {"upstream_connections_total", s.upstream_cx_total},
-          {"upstream_connections_active", s.upstream_cx_active},
-          {"upstream_connect_failures_total", s.upstream_cx_connect_fail},
-          {"upstream_requests_total", s.upstream_rq_total},
-          {"retries_total", s.retries},
-          {"timeouts_total", s.timeouts},
-          {"tcp_connections_total", s.tcp_cx_total},
-          {"tunnels_total", s.tunnels_total},
-          {"listener_errors_total", s.listener_errors},
-          {"downstream_bytes_received_total", s.bytes_received},
-          {"downstream_bytes_sent_total", s.bytes_sent},
-          {"local_replies", local},
-          {"requests", routes},
-          {"config_warnings", warnings_}};
+  nlohmann::json out = {{"workers", workers_.size()}};
+  for (const ScalarStat& stat : kScalarStats)
+    out[std::string(stat.name.substr(kMetricPrefix.size()))] = s.*stat.value;
+  out["local_replies"] = local;
+  out["requests"] = routes;
+  out["config_warnings"] = warnings_;
+  return out;
 }
 
 namespace {

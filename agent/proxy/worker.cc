@@ -279,12 +279,10 @@ void Worker::Tick() {
     ticks_since_bind_ = 0;
     SyncGatewayListeners();
   }
-  size_t open = 0;
-  for (auto& [obj, owned] : live_) {
-    if (!obj->closed() && dynamic_cast<UpstreamConnection*>(obj) == nullptr)
-      ++open;
-  }
-  open_connections_.store(open, std::memory_order_relaxed);
+  // Client connections (HTTP sessions and TCP sessions, tunnels included)
+  // are exactly what downstream_cx_active counts.
+  open_connections_.store(stats_.downstream_cx_active,
+                          std::memory_order_relaxed);
   loop_->AddTimer(kTick, [this] { Tick(); });
 }
 

@@ -217,7 +217,7 @@ absl::Status Agent::Run() {
                                        : proxy::LbPolicy::kLeastRequest;
   proxy_options.compile.gateways = config_.gateways;
   proxy::Proxy proxy(loop->get(), proxy_options);
-  if (auto s = proxy.Start(model.current()); !s.ok()) return s;
+  if (auto s = proxy.Start(*model.current()); !s.ok()) return s;
   model.Subscribe([&proxy](std::shared_ptr<const model::Snapshot> snap) {
     proxy.Update(*snap);
   });

@@ -13,8 +13,8 @@ Proxy::Proxy(net::EventLoop* main_loop, ProxyOptions options)
 
 Proxy::~Proxy() { Stop(); }
 
-absl::Status Proxy::Start(std::shared_ptr<const model::Snapshot> first) {
-  Update(*first);
+absl::Status Proxy::Start(const model::Snapshot& first) {
+  Update(first);
   for (int i = 0; i < options_.workers; ++i) {
     auto w = std::make_unique<Worker>(i, options_.worker);
     if (auto s = w->Start(published_); !s.ok()) return s;

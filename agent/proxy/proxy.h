@@ -29,7 +29,7 @@ class Proxy {
   Proxy(net::EventLoop* main_loop, ProxyOptions options);
   ~Proxy();
 
-  absl::Status Start(std::shared_ptr<const model::Snapshot> first);
+  absl::Status Start(const model::Snapshot& first);
   // A new model snapshot (main thread).
   void Update(const model::Snapshot& snapshot);
   void Drain();

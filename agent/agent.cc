@@ -23,6 +23,7 @@
 #include "agent/net/event_loop.h"
 #include "agent/net/socket.h"
 #include "agent/net/unique_fd.h"
+#include "agent/node_controller.h"
 #include "agent/proxy/proxy.h"
 #include "glog/logging.h"
 #include "nlohmann/json.hpp"
@@ -107,6 +108,7 @@ void RegisterAdminEndpoints(admin::AdminServer* server,
                             const datapath::Datapath* dp,
                             const model::ModelSource* model,
                             const proxy::Proxy* proxy,
+                            const NodeController* node,
                             const AgentConfig* config) {
   server->Handle("GET", "/healthz", [](const AdminRequest&) {
     return AdminResponse{200, "text/plain", "ok\n"};
@@ -142,20 +144,24 @@ void RegisterAdminEndpoints(admin::AdminServer* server,
     return AdminResponse{200, "application/json",
                          model::ConfigDumpJson(*model->current())};
   });
-  server->Handle("GET", "/metrics", [dp, model, proxy](const AdminRequest&) {
-    stats::PrometheusText text;
-    if (auto s = datapath::RenderDatapathMetrics(*dp, &text); !s.ok())
-      return AdminResponse{500, "text/plain", s.ToString() + "\n"};
-    RenderModelMetrics(*model, &text);
-    proxy->RenderMetrics(&text);
-    return AdminResponse{200, "text/plain; version=0.0.4", text.Take()};
-  });
-  server->Handle("GET", "/stats", [dp, proxy, config](const AdminRequest&) {
-    nlohmann::json body = {{"node", config->node_name},
-                           {"datapath", datapath::DatapathStatsJson(*dp)},
-                           {"proxy", proxy->StatsJson()}};
-    return Json(200, body);
-  });
+  server->Handle(
+      "GET", "/metrics", [dp, model, proxy, node](const AdminRequest&) {
+        stats::PrometheusText text;
+        if (auto s = datapath::RenderDatapathMetrics(*dp, &text); !s.ok())
+          return AdminResponse{500, "text/plain", s.ToString() + "\n"};
+        RenderModelMetrics(*model, &text);
+        proxy->RenderMetrics(&text);
+        node->RenderMetrics(&text);
+        return AdminResponse{200, "text/plain; version=0.0.4", text.Take()};
+      });
+  server->Handle(
+      "GET", "/stats", [dp, proxy, node, config](const AdminRequest&) {
+        nlohmann::json body = {{"node", config->node_name},
+                               {"datapath", datapath::DatapathStatsJson(*dp)},
+                               {"proxy", proxy->StatsJson()},
+                               {"workloads", node->StatsJson()}};
+        return Json(200, body);
+      });
   server->Handle("GET", "/clusters", [proxy](const AdminRequest&) {
     return Json(200, {{"clusters", proxy->ClustersJson()}});
   });
@@ -184,7 +190,7 @@ absl::Status Agent::Run() {
   options.cgroup_root = config_.cgroup_root;
   options.agent_cgroup = config_.agent_cgroup;
   options.config.outbound_port = config_.outbound_port;
-  options.config.dns_port = 0;  // no DNS server in the agent yet
+  options.config.dns_port = config_.dns_port;
   options.config.sockmap = config_.sockmap ? 1 : 0;
   options.config.agent_mark = NM_DEFAULT_AGENT_MARK;
   auto dp = datapath::Datapath::Open(options);
@@ -218,11 +224,30 @@ absl::Status Agent::Run() {
   proxy_options.compile.gateways = config_.gateways;
   proxy::Proxy proxy(loop->get(), proxy_options);
   if (auto s = proxy.Start(*model.current()); !s.ok()) return s;
-  model.Subscribe([&proxy](std::shared_ptr<const model::Snapshot> snap) {
+  NodeController node(loop->get(), config_, dp->get(), &proxy);
+  if (auto s = node.Start(model.current()); !s.ok()) return s;
+  model.Subscribe([&proxy, &node](std::shared_ptr<const model::Snapshot> snap) {
     proxy.Update(*snap);
+    node.OnSnapshot(snap);
   });
   admin::AdminServer admin_server(loop->get());
-  RegisterAdminEndpoints(&admin_server, dp->get(), &model, &proxy, &config_);
+  admin::AdminServer control_server(loop->get());
+  RegisterAdminEndpoints(&admin_server, dp->get(), &model, &proxy, &node,
+                         &config_);
+  node.RegisterEndpoints(&admin_server, &control_server);
+  {
+    std::error_code ec;
+    std::filesystem::path dir =
+        std::filesystem::path(config_.admin_socket).parent_path();
+    if (!dir.empty() && !std::filesystem::exists(dir, ec)) {
+      std::filesystem::create_directories(dir, ec);
+      std::filesystem::permissions(dir, std::filesystem::perms::owner_all, ec);
+    }
+  }
+  if (auto s = control_server.ListenUnix(config_.admin_socket); !s.ok())
+    return absl::Status(
+        s.code(), absl::StrCat("--admin_socket=", config_.admin_socket, ": ",
+                               s.message()));
   // The App Mesh control-plane API, writing agent-owned files under
   // <config_dir>/api/.
   api::ConfigDirStore store(&model, kApiAccount, kApiRegion);
@@ -240,6 +265,7 @@ absl::Status Agent::Run() {
   auto drain_deadline = std::chrono::steady_clock::time_point::max();
   std::function<void()> check_drained = [&] {
     if ((admin_server.open_connections() == 0 &&
+         control_server.open_connections() == 0 &&
          proxy.open_connections() == 0) ||
         std::chrono::steady_clock::now() >= drain_deadline) {
       l->Stop();
@@ -256,6 +282,8 @@ absl::Status Agent::Run() {
     LOG(INFO) << "signal " << info.ssi_signo
               << ": draining; the datapath stays pinned";
     admin_server.StopAccepting();
+    control_server.StopAccepting();
+    node.Drain();
     proxy.Drain();
     drain_deadline = std::chrono::steady_clock::now() +
                      std::chrono::seconds(config_.drain_seconds);
@@ -273,8 +301,20 @@ absl::Status Agent::Run() {
 
 absl::Status Agent::Cleanup() {
   absl::Status s = datapath::Datapath::Cleanup(config_.bpf_pin_dir);
-  // Decommissioning: the agent's cgroups go too, when nothing runs in them.
+  // Decommissioning deregisters every workload: the state goes, and the
+  // agent-made workload cgroups with it (when nothing runs in them).
   std::error_code ec;
+  for (const char* f : {"workloads.json", "vips.json"})
+    std::filesystem::remove(std::filesystem::path(config_.state_dir) / f, ec);
+  if (std::filesystem::is_directory(config_.cgroup_root, ec)) {
+    for (const auto& e :
+         std::filesystem::directory_iterator(config_.cgroup_root, ec)) {
+      if (e.is_directory(ec) && ::rmdir(e.path().c_str()) != 0)
+        LOG(WARNING) << "left workload cgroup " << e.path().string() << ": "
+                     << std::strerror(errno);
+    }
+  }
+  // Decommissioning: the agent's cgroups go too, when nothing runs in them.
   for (const auto& cg : {config_.agent_cgroup, config_.cgroup_root}) {
     if (cg.empty() || !std::filesystem::exists(cg, ec)) continue;
     if (::rmdir(cg.c_str()) != 0)

@@ -44,6 +44,20 @@ DEFINE_string(api_credentials_file, "",
 DEFINE_int32(outbound_port, 15001,
              "Port of the agent's outbound listener that connect4/6 redirect "
              "service connections to, in the caller's network namespace");
+DEFINE_int32(dns_port, 15053,
+             "Port of the mesh DNS that workloads' port-53 queries are "
+             "redirected to, on the loopback of their network namespace; 0 "
+             "turns the mesh DNS off");
+DEFINE_string(admin_socket, "/run/nodemesh/agent.sock",
+              "Unix socket (mode 0600, root only) for the mutating endpoints: "
+              "POST /workloads, DELETE /workloads/{id}");
+DEFINE_string(state_dir, "/var/lib/nodemesh",
+              "State that outlives the agent: workload registrations and "
+              "VIP allocations");
+DEFINE_string(service_cidr, "127.128.0.0/16",
+              "IPv4 range of virtual service VIPs; inside 127.0.0.0/8 by "
+              "default so that a connection that escapes redirection stays "
+              "on the host");
 DEFINE_int32(workers, 0, "Worker threads (default: the number of cores)");
 DEFINE_string(gateway_address, "0.0.0.0",
               "IP address the VirtualGateway listeners bind (each on its "
@@ -92,6 +106,13 @@ absl::StatusOr<AgentConfig> AgentConfigFromFlags() {
         "--outbound_port=", FLAGS_outbound_port, " is not a port (1-65535)"));
   c.outbound_port = static_cast<uint16_t>(FLAGS_outbound_port);
   c.sockmap = FLAGS_sockmap;
+  if (FLAGS_dns_port < 0 || FLAGS_dns_port > 65535)
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--dns_port=", FLAGS_dns_port, " is not a port (0 turns DNS off)"));
+  c.dns_port = static_cast<uint16_t>(FLAGS_dns_port);
+  c.admin_socket = FLAGS_admin_socket;
+  c.state_dir = FLAGS_state_dir;
+  c.service_cidr = FLAGS_service_cidr;
   c.workers = FLAGS_workers > 0
                   ? FLAGS_workers
                   : static_cast<int>(std::thread::hardware_concurrency());

@@ -21,6 +21,10 @@ struct AgentConfig {
   std::string api_auth = "sigv4";  // or "none"
   std::string api_credentials_file;
   uint16_t outbound_port = 15001;
+  uint16_t dns_port = 15053;  // 0: no mesh DNS
+  std::string admin_socket = "/run/nodemesh/agent.sock";
+  std::string state_dir = "/var/lib/nodemesh";
+  std::string service_cidr = "127.128.0.0/16";
   bool sockmap = true;
   int workers = 1;
   std::string gateway_address = "0.0.0.0";

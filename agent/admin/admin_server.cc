@@ -433,6 +433,22 @@ absl::Status AdminServer::Listen(const net::SocketAddress& addr,
   return absl::OkStatus();
 }
 
+absl::Status AdminServer::ListenUnix(const std::string& path) {
+  if (listen_fd_)
+    return absl::FailedPreconditionError("admin: already listening");
+  absl::StatusOr<net::UniqueFd> fd = net::ListenUnix(path, kListenBacklog);
+  if (!fd.ok()) return fd.status();
+  if (absl::Status st =
+          loop_->Add(fd->get(), EPOLLIN, [this](uint32_t) { OnAcceptable(); });
+      !st.ok()) {
+    return st;
+  }
+  listen_fd_ = std::move(*fd);
+  draining_ = false;
+  LOG(INFO) << "admin: listening on unix:" << path;
+  return absl::OkStatus();
+}
+
 void AdminServer::Handle(std::string method, std::string path, AdminHandler h) {
   std::vector<Route>& routes = routes_[std::move(path)];
   for (Route& r : routes) {

@@ -74,6 +74,9 @@ class AdminServer {
   // one. Port 0 picks a free port (see bound_port()).
   // A non-zero `mark` goes on the listener (the agent's SO_MARK).
   absl::Status Listen(const net::SocketAddress& addr, uint32_t mark = 0);
+  // Listens on a Unix socket (net::ListenUnix: mode 0600, renamed into
+  // place over a running agent's).
+  absl::Status ListenUnix(const std::string& path);
 
   // Routes `method` on exactly `path`. Other paths get 404, other methods on
   // a known path 405 with Allow; HEAD is served by the GET handler without

@@ -156,6 +156,9 @@ class Compiler {
             dns.response_type == model::DnsResponseType::kEndpoints;
         if (dns.ip_preference) c.ip_preference = *dns.ip_preference;
       }
+      if (spec.service_discovery && spec.service_discovery->aws_cloud_map)
+        c.cloud_map = *spec.service_discovery->aws_cloud_map;
+      c.tls = l.tls && l.tls->mode != model::TlsMode::kDisabled;
       if (l.timeout) {
         const auto& t = *l.timeout;
         const std::optional<model::HttpTimeout>& http =

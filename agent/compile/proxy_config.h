@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -33,6 +34,12 @@ struct Cluster {
   std::string dns_hostname;
   bool dns_all_addresses = false;  // ENDPOINTS; LOADBALANCER takes one
   model::IpPreference ip_preference = model::IpPreference::kIPv4Preferred;
+  // awsCloudMap service discovery: the workload registry's instances of
+  // that namespace and service whose attributes match.
+  std::optional<model::AwsCloudMapServiceDiscovery> cloud_map;
+  // The listener terminates TLS (mode STRICT or PERMISSIVE): the kernel's
+  // DIRECT path would bypass it, so such a cluster is always proxied.
+  bool tls = false;
   // The listener's own timeouts (0: none). App Mesh enforced them in the
   // target's Envoy, the route's in the caller's; one proxy applies the
   // smaller of the two.

@@ -181,6 +181,55 @@ absl::Status DatapathMaps::SetPolicy(uint32_t workload_id, uint32_t service_id,
   return absl::OkStatus();
 }
 
+absl::Status DatapathMaps::DeletePolicy(uint32_t workload_id,
+                                        uint32_t service_id) {
+  nm_policy_key key{workload_id, service_id};
+  if (bpf_map_delete_elem(fd("nm_policy"), &key) != 0 && errno != ENOENT)
+    return MapError("deleting policy", "nm_policy", errno);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<std::string>> DatapathMaps::Keys(
+    const std::string& map_name) const {
+  auto it = fds_.find(map_name);
+  if (it == fds_.end())
+    return absl::NotFoundError(absl::StrCat("no map ", map_name));
+  bpf_map_info info{};
+  uint32_t len = sizeof(info);
+  if (bpf_obj_get_info_by_fd(it->second.get(), &info, &len) != 0)
+    return MapError("reading map info", map_name, errno);
+  std::vector<std::string> keys;
+  std::string key(info.key_size, '\0'), next(info.key_size, '\0');
+  const void* prev = nullptr;
+  while (bpf_map_get_next_key(it->second.get(), prev, next.data()) == 0) {
+    keys.push_back(next);
+    key = next;
+    prev = key.data();
+  }
+  return keys;
+}
+
+absl::StatusOr<std::optional<std::string>> DatapathMaps::RawLookup(
+    const std::string& map_name, const std::string& key) const {
+  auto it = fds_.find(map_name);
+  if (it == fds_.end())
+    return absl::NotFoundError(absl::StrCat("no map ", map_name));
+  bpf_map_info info{};
+  uint32_t len = sizeof(info);
+  if (bpf_obj_get_info_by_fd(it->second.get(), &info, &len) != 0)
+    return MapError("reading map info", map_name, errno);
+  bool per_cpu = info.type == BPF_MAP_TYPE_PERCPU_HASH ||
+                 info.type == BPF_MAP_TYPE_PERCPU_ARRAY;
+  size_t value_size =
+      per_cpu ? ((info.value_size + 7) / 8 * 8) * num_cpus_ : info.value_size;
+  std::string value(value_size, '\0');
+  if (bpf_map_lookup_elem(it->second.get(), key.data(), value.data()) != 0) {
+    if (errno == ENOENT) return std::nullopt;
+    return MapError("reading", map_name, errno);
+  }
+  return value;
+}
+
 absl::StatusOr<std::vector<uint64_t>> DatapathMaps::ReadStats() const {
   std::vector<uint64_t> totals(NM_STAT_MAX, 0);
   std::vector<uint64_t> per_cpu(num_cpus_);

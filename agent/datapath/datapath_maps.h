@@ -57,6 +57,15 @@ class DatapathMaps {
   absl::Status DeleteWorkload(uint64_t cgroup_id);
   absl::Status SetPolicy(uint32_t workload_id, uint32_t service_id,
                          nm_policy_verdict verdict);
+  absl::Status DeletePolicy(uint32_t workload_id, uint32_t service_id);
+
+  // Every key of a hash map, as raw bytes of its key size (a starting agent
+  // reconciles what an earlier one left pinned).
+  absl::StatusOr<std::vector<std::string>> Keys(
+      const std::string& map_name) const;
+  // One raw value (for nodemeshctl maps); nullopt when absent.
+  absl::StatusOr<std::optional<std::string>> RawLookup(
+      const std::string& map_name, const std::string& key) const;
 
   // Per-CPU values summed.
   absl::StatusOr<std::vector<uint64_t>> ReadStats() const;  // by nm_stat

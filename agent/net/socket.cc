@@ -4,6 +4,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include <cstring>
 
@@ -248,6 +252,33 @@ absl::Status SocketError(int fd) {
     where = absl::StrCat("socket to ", peer->ToString());
   }
   return absl::ErrnoToStatus(err, where);
+}
+
+absl::StatusOr<UniqueFd> ListenUnix(const std::string& path, int backlog) {
+  std::string tmp = absl::StrCat(path, ".new.", ::getpid());
+  sockaddr_un sa{};
+  sa.sun_family = AF_UNIX;
+  if (tmp.size() >= sizeof(sa.sun_path))
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": too long for a Unix socket path"));
+  std::memcpy(sa.sun_path, tmp.data(), tmp.size());
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!fd.valid()) return absl::ErrnoToStatus(errno, "socket(AF_UNIX)");
+  ::unlink(tmp.c_str());
+  // Created 0600 from the start: no window in which another user connects.
+  mode_t old_mask = ::umask(0177);
+  int rc = ::bind(fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof(sa));
+  int bind_errno = errno;
+  ::umask(old_mask);
+  if (rc != 0)
+    return absl::ErrnoToStatus(bind_errno, absl::StrCat("bind ", tmp));
+  if (::listen(fd.get(), backlog) != 0 ||
+      ::rename(tmp.c_str(), path.c_str()) != 0) {
+    int err = errno;
+    ::unlink(tmp.c_str());
+    return absl::ErrnoToStatus(err, absl::StrCat("listen on ", path));
+  }
+  return fd;
 }
 
 absl::StatusOr<UniqueFd> Accept(int listen_fd, SocketAddress* peer) {

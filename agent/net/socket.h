@@ -55,6 +55,13 @@ absl::Status SetNonBlocking(int fd);
 absl::StatusOr<UniqueFd> ListenTcp(const SocketAddress& addr, int backlog,
                                    bool reuse_port, uint32_t mark = 0);
 
+// A non-blocking, close-on-exec Unix stream listener at `path`, mode 0600
+// (root only when root runs it). It is bound at a temporary name and renamed
+// over `path`, so a new agent replaces the socket of a running one with no
+// moment where the path is missing; the old listener keeps its accepted
+// connections.
+absl::StatusOr<UniqueFd> ListenUnix(const std::string& path, int backlog);
+
 // Starts a non-blocking connect. The connection is usually still in progress
 // on return: wait for EPOLLOUT, then check SocketError().
 // A non-zero `mark` is set (SO_MARK) before the connect.

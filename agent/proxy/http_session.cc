@@ -304,12 +304,16 @@ bool HttpSession::Route(const http::MessageHead& head) {
   view.headers = &head.headers;
   uint16_t dst_port = info_.original_dst ? info_.original_dst->port() : 0;
   if (info_.outbound) {
+    source_ = snap_->SourceOf(info_.source_workload);
     view.port = dst_port;
     vhost_ = config.FindHttpHost(authority, dst_port);
   } else {
     view.port = info_.listener_port;
-    for (const compile::GatewayListener& g : config.gateways) {
+    for (size_t gi = 0; gi < config.gateways.size(); ++gi) {
+      const compile::GatewayListener& g = config.gateways[gi];
       if (g.port != info_.listener_port) continue;
+      source_ = gi < snap_->gateway_sources.size() ? snap_->gateway_sources[gi]
+                                                   : snap_->unknown_source;
       for (const compile::GatewayRouteEntry& e : g.routes) {
         if (e.matcher.Matches(view)) {
           vhost_ = &config.virtual_hosts[e.virtual_host];
@@ -650,9 +654,9 @@ void HttpSession::OnResponseComplete() {
 void HttpSession::Record(int status) {
   WorkerStats& s = worker_->stats();
   if (target_ == nullptr) return;
-  const compile::RouteLabels* labels = target_->labels.get();
-  ++s.requests[{labels, status}];
-  s.durations[labels].Record(
+  WorkerStats::TargetKey key{source_, target_->labels.get()};
+  ++s.requests[{key, status}];
+  s.durations[key].Record(
       std::chrono::duration<double>(worker_->Now() - start_).count());
 }
 

@@ -108,6 +108,7 @@ class HttpSession final : public WorkerObject,
   const compile::VirtualHost* vhost_ = nullptr;
   const compile::HttpRouteEntry* route_ = nullptr;
   const compile::WeightedCluster* target_ = nullptr;
+  const std::string* source_ = nullptr;  // source_virtual_node label
   bool rewrite_host_ = false;
   std::string method_;
   bool is_head_ = false;

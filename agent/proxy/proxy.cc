@@ -1,6 +1,7 @@
 #include "agent/proxy/proxy.h"
 
 #include "absl/strings/str_cat.h"
+#include "agent/compile/service_map.h"
 #include "glog/logging.h"
 
 namespace nodemesh::proxy {
@@ -54,6 +55,26 @@ void Proxy::Republish() {
     snap->endpoints.push_back(q.hostname.empty() ? nullptr
                                                  : resolver_->Lookup(q));
   }
+  auto intern = [this](const std::string& name) {
+    return &*source_names_.insert(name).first;
+  };
+  snap->unknown_source = intern("unknown");
+  if (registry_ != nullptr) {
+    auto cloud_map_of = compile::CloudMapIndex(*config_);
+    for (size_t i = 0; i < config_->clusters.size(); ++i) {
+      // Registered workloads win; DNS serves only nodes with none.
+      auto eps = compile::ClusterEndpoints(
+          config_->clusters[i], registry_->workloads(), cloud_map_of);
+      if (eps.empty()) continue;
+      auto list = std::make_shared<std::vector<net::SocketAddress>>();
+      for (const auto& ep : eps) list->push_back(ep.address);
+      snap->endpoints[i] = std::move(list);
+    }
+    for (const auto& [id, name] : registry_->virtual_node_names())
+      snap->sources[id] = intern(name.second);
+  }
+  for (const compile::GatewayListener& g : config_->gateways)
+    snap->gateway_sources.push_back(intern(g.virtual_gateway));
   published_ = std::move(snap);
   for (auto& w : workers_) w->Publish(published_);
 }
@@ -129,9 +150,10 @@ constexpr ScalarStat kScalarStats[] = {
      &WorkerStats::bytes_sent},
 };
 
-stats::Labels RouteLabelSet(const compile::RouteLabels& l) {
+stats::Labels RouteLabelSet(const WorkerStats::TargetKey& key) {
+  const compile::RouteLabels& l = *key.second;
   return {{"mesh", l.mesh},
-          {"source_virtual_node", ""},
+          {"source_virtual_node", key.first ? *key.first : std::string()},
           {"virtual_service", l.virtual_service},
           {"route", l.route},
           {"target_virtual_node", l.target_virtual_node}};
@@ -157,14 +179,14 @@ void Proxy::RenderMetrics(stats::PrometheusText* out) const {
   out->Family("nodemesh_requests_total", "counter",
               "HTTP requests by route target and response code");
   for (const auto& [key, n] : s.requests) {
-    stats::Labels labels = RouteLabelSet(*key.first);
+    stats::Labels labels = RouteLabelSet(key.first);
     labels.emplace_back("code", std::to_string(key.second));
     out->Sample("nodemesh_requests_total", labels, n);
   }
   out->Family("nodemesh_request_duration_seconds", "histogram",
               "Time from request head to response end, by route target");
   for (const auto& [labels_ptr, h] : s.durations) {
-    stats::Labels base = RouteLabelSet(*labels_ptr);
+    stats::Labels base = RouteLabelSet(labels_ptr);
     uint64_t cumulative = 0;
     for (size_t i = 0; i < h.counts.size(); ++i) {
       cumulative += h.counts[i];
@@ -191,10 +213,13 @@ nlohmann::json Proxy::StatsJson() const {
         s.local_replies[i];
   nlohmann::json routes = nlohmann::json::array();
   for (const auto& [key, n] : s.requests) {
-    routes.push_back({{"mesh", key.first->mesh},
-                      {"virtual_service", key.first->virtual_service},
-                      {"route", key.first->route},
-                      {"target_virtual_node", key.first->target_virtual_node},
+    const compile::RouteLabels& l = *key.first.second;
+    routes.push_back({{"mesh", l.mesh},
+                      {"source_virtual_node",
+                       key.first.first ? *key.first.first : std::string()},
+                      {"virtual_service", l.virtual_service},
+                      {"route", l.route},
+                      {"target_virtual_node", l.target_virtual_node},
                       {"code", key.second},
                       {"requests", n}});
   }

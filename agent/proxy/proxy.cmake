@@ -8,7 +8,7 @@ add_library(nodemesh_proxy ${CMAKE_CURRENT_LIST_DIR} /
             tcp_session.cc ${CMAKE_CURRENT_LIST_DIR} /
             upstream.cc ${CMAKE_CURRENT_LIST_DIR} / worker.cc)
     target_link_libraries(
-        nodemesh_proxy PUBLIC nodemesh_compile nodemesh_routing nodemesh_http
+        nodemesh_proxy PUBLIC nodemesh_compile nodemesh_workload nodemesh_routing nodemesh_http
             nodemesh_net nodemesh_stats
                 nlohmann_json::nlohmann_json absl::flat_hash_map
                     absl::inlined_vector glog::glog Threads::Threads)

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -11,6 +12,7 @@
 #include "agent/proxy/endpoint_resolver.h"
 #include "agent/proxy/worker.h"
 #include "agent/stats/prometheus_text.h"
+#include "agent/workload/workload_registry.h"
 #include "nlohmann/json.hpp"
 
 namespace nodemesh::proxy {
@@ -29,6 +31,14 @@ class Proxy {
   Proxy(net::EventLoop* main_loop, ProxyOptions options);
   ~Proxy();
 
+  // The workloads whose endpoints and names the proxy serves (main thread;
+  // outlives the proxy). Call before Start; WorkloadsChanged() after each
+  // change.
+  void SetWorkloads(const workload::WorkloadRegistry* registry) {
+    registry_ = registry;
+  }
+  void WorkloadsChanged() { Republish(); }
+
   absl::Status Start(const model::Snapshot& first);
   // A new model snapshot (main thread).
   void Update(const model::Snapshot& snapshot);
@@ -43,6 +53,10 @@ class Proxy {
   // The compiled route tables in the order requests are matched.
   nlohmann::json RoutesJson() const;
   const std::vector<std::string>& compile_warnings() const { return warnings_; }
+  // The tables compiled from the last snapshot (main thread).
+  const std::shared_ptr<const compile::ProxyConfig>& config() const {
+    return config_;
+  }
 
  private:
   void Republish();
@@ -56,6 +70,10 @@ class Proxy {
   std::vector<std::string> warnings_;
   std::unique_ptr<EndpointResolver> resolver_;
   std::vector<std::unique_ptr<Worker>> workers_;
+  const workload::WorkloadRegistry* registry_ = nullptr;
+  // Source names for labels; never forgotten, so workers' counters may
+  // hold pointers into it (std::set nodes do not move).
+  std::set<std::string> source_names_;
 };
 
 }  // namespace nodemesh::proxy

@@ -6,6 +6,7 @@
 
 #include <array>
 #include <cstdint>
+#include <string>
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
@@ -46,11 +47,13 @@ struct WorkerStats {
   std::array<uint64_t, static_cast<size_t>(LocalReason::kCount)>
       local_replies{};
 
-  // Requests by route target and response code; the labels are interned
-  // and outlive every config (LabelInterner never forgets).
-  using RequestKey = std::pair<const compile::RouteLabels*, int>;
+  // Requests by source virtual node, route target and response code; the
+  // labels and source names are interned and outlive every config
+  // (LabelInterner and SourceInterner never forget).
+  using TargetKey = std::pair<const std::string*, const compile::RouteLabels*>;
+  using RequestKey = std::pair<TargetKey, int>;
   absl::flat_hash_map<RequestKey, uint64_t> requests;
-  absl::flat_hash_map<const compile::RouteLabels*, DurationHistogram> durations;
+  absl::flat_hash_map<TargetKey, DurationHistogram> durations;
 
   void Merge(const WorkerStats& other);
 };

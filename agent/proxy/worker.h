@@ -30,6 +30,17 @@ struct ProxySnapshot {
   std::shared_ptr<const compile::ProxyConfig> config;
   // By cluster index.
   std::vector<std::shared_ptr<const std::vector<net::SocketAddress>>> endpoints;
+  // Who is calling, for the source_virtual_node label: workload id (from
+  // NM_SO_PEER_WORKLOAD) -> virtual node name, and per gateway (index of
+  // config->gateways) its name. Interned: the strings outlive the snapshot.
+  absl::flat_hash_map<uint32_t, const std::string*> sources;
+  std::vector<const std::string*> gateway_sources;
+  const std::string* unknown_source = nullptr;
+
+  const std::string* SourceOf(uint32_t workload_id) const {
+    auto it = sources.find(workload_id);
+    return it == sources.end() ? unknown_source : it->second;
+  }
 };
 
 enum class LbPolicy { kRoundRobin, kLeastRequest };

@@ -36,6 +36,21 @@ AgentProcess::AgentProcess(int netns_fd, std::vector<std::string> flags,
                            const std::string& hosts_file) {
   static int n = 0;
   log_path_ = absl::StrCat("/tmp/nmtest-agent-", ::getpid(), "-", n++, ".log");
+  // State and the control socket default to machine-wide paths; tests keep
+  // theirs beside their pin dir, so a restart within a test finds its state
+  // and two tests never share it.
+  auto has = [&flags](const std::string& name) {
+    for (const auto& f : flags)
+      if (f.rfind(name + "=", 0) == 0) return true;
+    return false;
+  };
+  std::string pins = "default";
+  for (const auto& f : flags)
+    if (f.rfind("--bpf_pin_dir=", 0) == 0) pins = f.substr(f.rfind('/') + 1);
+  std::string state = absl::StrCat("/tmp/nmtest-state-", pins);
+  if (!has("--state_dir")) flags.push_back("--state_dir=" + state);
+  if (!has("--admin_socket"))
+    flags.push_back(absl::StrCat("--admin_socket=", state, "/agent.sock"));
   pid_ = ::fork();
   if (pid_ == 0) {
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);

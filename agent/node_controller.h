@@ -1,0 +1,72 @@
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "agent/admin/admin_server.h"
+#include "agent/agent_config.h"
+#include "agent/compile/service_map_writer.h"
+#include "agent/datapath/datapath.h"
+#include "agent/dns/dns_server.h"
+#include "agent/dns/vip_allocator.h"
+#include "agent/model/snapshot.h"
+#include "agent/net/event_loop.h"
+#include "agent/proxy/proxy.h"
+#include "agent/stats/prometheus_text.h"
+#include "agent/workload/workload_registry.h"
+#include "nlohmann/json.hpp"
+
+namespace nodemesh {
+
+// The node's half of the control plane, on the main thread: keeps the
+// workload registry, the VIPs and the mesh DNS, and turns every model
+// snapshot and registry change into the proxy's endpoints and the
+// datapath's maps (services, DIRECT backends, workloads, DROP_ALL policy).
+class NodeController {
+ public:
+  NodeController(net::EventLoop* loop, const AgentConfig& config,
+                 datapath::Datapath* datapath, proxy::Proxy* proxy);
+
+  // Loads the state dir, opens the DNS sockets, and compiles `first` (the
+  // proxy has compiled it already).
+  absl::Status Start(std::shared_ptr<const model::Snapshot> first);
+  // After the proxy took a new snapshot.
+  void OnSnapshot(std::shared_ptr<const model::Snapshot> snapshot);
+
+  // GET /workloads on the read-only endpoint; POST and DELETE on the
+  // root-only control socket (which serves the GETs too).
+  void RegisterEndpoints(admin::AdminServer* read_only,
+                         admin::AdminServer* control);
+  void Drain();
+
+  void RenderMetrics(stats::PrometheusText* out) const;
+  nlohmann::json StatsJson() const;
+  const workload::WorkloadRegistry& registry() const { return registry_; }
+
+ private:
+  void Recompile();
+  void PollDeclared();
+  std::vector<uint16_t> ListenerPorts(const std::string& mesh,
+                                      const std::string& vn) const;
+  admin::AdminResponse PostWorkload(const admin::AdminRequest& req);
+  admin::AdminResponse DeleteWorkload(const admin::AdminRequest& req);
+  nlohmann::json WorkloadsJson() const;
+
+  net::EventLoop* loop_;
+  const AgentConfig& config_;
+  datapath::Datapath* datapath_;
+  proxy::Proxy* proxy_;
+  workload::WorkloadRegistry registry_;
+  std::unique_ptr<dns::VipAllocator> vips_;
+  std::unique_ptr<dns::DnsServer> dns_;
+  compile::ServiceMapWriter writer_;
+  std::shared_ptr<const model::Snapshot> snapshot_;
+  std::vector<std::string> warnings_;
+  int64_t declared_mtime_ = -1;
+  uint64_t registrations_refused_ = 0;
+  size_t dns_names_ = 0;
+};
+
+}  // namespace nodemesh

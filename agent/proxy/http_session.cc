@@ -227,12 +227,14 @@ void HttpSession::Close() {
 
 void HttpSession::Drain() {
   draining_ = true;
-  if (state_ == State::kIdle && !parser_.message_in_progress() &&
-      out_off_ == out_.size()) {
-    Close();
-  } else {
+  // An idle keep-alive connection is not closed at once: its client may be
+  // sending the next request right now, and would see a reset. The next
+  // request is answered with Connection: close; a connection that stays
+  // idle for the grace period is closed by OnTick.
+  drain_close_at_ = worker_->Now() + kDrainIdleGrace;
+  if (state_ != State::kIdle || parser_.message_in_progress() ||
+      out_off_ != out_.size())
     close_after_flush_ = true;
-  }
 }
 
 // ---- Requests ----
@@ -737,6 +739,11 @@ void HttpSession::Expire(LocalReason reason) {
 
 void HttpSession::OnTick(Clock::time_point now) {
   if (closed_) return;
+  if (draining_ && state_ == State::kIdle && !parser_.message_in_progress() &&
+      out_off_ == out_.size() && now >= drain_close_at_) {
+    Close();
+    return;
+  }
   if (state_ == State::kForwarding) {
     if (now >= deadline_) {
       Expire(LocalReason::kRequestTimeout);

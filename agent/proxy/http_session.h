@@ -109,6 +109,9 @@ class HttpSession final : public WorkerObject,
   const compile::HttpRouteEntry* route_ = nullptr;
   const compile::WeightedCluster* target_ = nullptr;
   const std::string* source_ = nullptr;  // source_virtual_node label
+  // Draining: an idle connection is closed after this grace.
+  static constexpr Millis kDrainIdleGrace{1000};
+  Clock::time_point drain_close_at_ = Clock::time_point::max();
   bool rewrite_host_ = false;
   std::string method_;
   bool is_head_ = false;

@@ -76,6 +76,8 @@ absl::Status NodeController::Start(
   // Timers that re-arm themselves.
   struct Rearm {
     static void Sweep(NodeController* self) {
+      // A draining agent leaves the registry to its successor.
+      if (self->draining_) return;
       self->registry_.Sweep();
       self->loop_->AddTimer(kSweepInterval, [self] { Sweep(self); });
     }
@@ -241,6 +243,7 @@ void NodeController::RegisterEndpoints(admin::AdminServer* read_only,
 }
 
 void NodeController::Drain() {
+  draining_ = true;
   if (dns_) dns_->CloseAll();
 }
 

@@ -67,6 +67,7 @@ class NodeController {
   int64_t declared_mtime_ = -1;
   uint64_t registrations_refused_ = 0;
   size_t dns_names_ = 0;
+  bool draining_ = false;
 };
 
 }  // namespace nodemesh

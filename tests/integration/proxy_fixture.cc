@@ -25,13 +25,10 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-std::string NetnsPath(pid_t pid) {
-  return absl::StrCat("/proc/", pid, "/ns/net");
-}
-
 }  // namespace
 
-Upstreams::Upstreams(int netns_fd, std::vector<Spec> specs) {
+Upstreams::Upstreams(int netns_fd, std::vector<Spec> specs,
+                     std::vector<std::string> wrapper) {
   int out[2];
   if (::pipe2(out, O_CLOEXEC) != 0) return;
   pid_ = ::fork();
@@ -39,8 +36,9 @@ Upstreams::Upstreams(int netns_fd, std::vector<Spec> specs) {
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (::setns(netns_fd, CLONE_NEWNET) != 0) _exit(121);
     ::dup2(out[1], 1);
-    std::vector<std::string> args = {"/usr/bin/python3",
-                                     NODEMESH_UPSTREAM_SERVER};
+    std::vector<std::string> args = wrapper;
+    args.push_back("/usr/bin/python3");
+    args.push_back(NODEMESH_UPSTREAM_SERVER);
     // One process per host: the script binds all its servers to one.
     args.push_back("--host");
     args.push_back(specs.empty() ? "127.0.0.1" : specs.front().host);
@@ -113,6 +111,7 @@ ProxyNode::~ProxyNode() {
   }
   std::filesystem::remove_all(config_dir_);
   std::filesystem::remove(config_dir_ + ".hosts");
+  std::filesystem::remove_all(state_dir());
 }
 
 std::vector<std::string> ProxyNode::Flags() const {
@@ -126,6 +125,47 @@ std::vector<std::string> ProxyNode::Flags() const {
           "--api_auth=none",
           "--workers=2",
           "--drain_seconds=2"};
+}
+
+void Upstreams::Kill() {
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGKILL);
+  ::waitpid(pid_, nullptr, 0);
+  pid_ = -1;
+}
+
+Upstreams* ProxyNode::AddWorkloadUpstreams(const std::string& mesh,
+                                           const std::string& vn,
+                                           std::vector<Upstreams::Spec> specs) {
+  std::string host = specs.empty() ? "127.0.0.1" : specs.front().host;
+  std::vector<std::string> wrapper = {NODEMESH_CTL_BIN,
+                                      "run",
+                                      "--admin_socket=" + admin_socket(),
+                                      "--mesh=" + mesh,
+                                      "--virtual-node=" + vn,
+                                      "--address=" + host,
+                                      "--"};
+  upstreams_.push_back(
+      std::make_unique<Upstreams>(ns_.fd(), std::move(specs), wrapper));
+  return upstreams_.back().get();
+}
+
+std::string ProxyNode::RunAsWorkload(const std::string& mesh,
+                                     const std::string& vn,
+                                     const std::string& command,
+                                     int* exit_code) const {
+  std::string quoted = "'";
+  for (char c : command) {
+    if (c == '\'')
+      quoted += "'\\''";
+    else
+      quoted += c;
+  }
+  quoted += "'";
+  return Run(absl::StrCat(NODEMESH_CTL_BIN, " run --admin_socket=",
+                          admin_socket(), " --mesh=", mesh,
+                          " --virtual-node=", vn, " -- sh -c ", quoted),
+             exit_code);
 }
 
 Upstreams* ProxyNode::AddUpstreams(std::vector<Upstreams::Spec> specs) {
@@ -154,9 +194,11 @@ bool ProxyNode::Start(const nlohmann::json& model,
 }
 
 std::string ProxyNode::Run(const std::string& command, int* exit_code) const {
-  return RunCommand(
-      absl::StrCat("nsenter --net=", NetnsPath(agent_->pid()), " ", command),
-      exit_code);
+  // The namespace by this process's fd, not the agent's pid: agents come
+  // and go (restart tests) while the namespace stays.
+  return RunCommand(absl::StrCat("nsenter --net=/proc/", ::getpid(), "/fd/",
+                                 ns_.fd(), " ", command),
+                    exit_code);
 }
 
 std::string ProxyNode::Curl(const std::string& args, int* exit_code) const {
@@ -171,11 +213,13 @@ nlohmann::json ProxyNode::UpstreamStats(uint16_t port,
 }
 
 nlohmann::json ProxyNode::AdminJson(const std::string& path) const {
-  return nlohmann::json::parse(agent_->Get(admin_, path), nullptr, false);
+  return nlohmann::json::parse(
+      Run(absl::StrCat("curl -s --max-time 5 http://", admin_, path)), nullptr,
+      false);
 }
 
 std::string ProxyNode::Metrics() const {
-  return agent_->Get(admin_, "/metrics");
+  return Run(absl::StrCat("curl -s --max-time 5 http://", admin_, "/metrics"));
 }
 
 RawClient::RawClient(const NetnsScope& netns, uint16_t port) {

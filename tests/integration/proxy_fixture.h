@@ -27,12 +27,18 @@ class Upstreams {
     uint16_t port = 0;  // 0: any free port
     std::string host = "127.0.0.1";
   };
-  Upstreams(int netns_fd, std::vector<Spec> specs);
+  // `wrapper`: argv put before the server's, e.g. `nodemeshctl run ... --`
+  // to run it as a workload.
+  Upstreams(int netns_fd, std::vector<Spec> specs,
+            std::vector<std::string> wrapper = {});
   ~Upstreams();
   Upstreams(const Upstreams&) = delete;
   Upstreams& operator=(const Upstreams&) = delete;
 
   uint16_t port(const std::string& name) const { return ports_.at(name); }
+  pid_t pid() const { return pid_; }
+  // SIGKILL now (the destructor then has nothing to do).
+  void Kill();
 
  private:
   pid_t pid_ = -1;
@@ -50,6 +56,19 @@ class ProxyNode {
   // Starts upstreams in this node's namespace; they live until the node
   // goes (or the returned object does).
   Upstreams* AddUpstreams(std::vector<Upstreams::Spec> specs);
+  // The same, run as a workload of virtual node `vn` of mesh `mesh`
+  // (nodemeshctl run), listening on `specs` (one host for all).
+  Upstreams* AddWorkloadUpstreams(const std::string& mesh,
+                                  const std::string& vn,
+                                  std::vector<Upstreams::Spec> specs);
+  // `nodemeshctl run --mesh M --virtual-node V -- sh -c COMMAND` in the
+  // namespace; returns stdout.
+  std::string RunAsWorkload(const std::string& mesh, const std::string& vn,
+                            const std::string& command,
+                            int* exit_code = nullptr) const;
+  // The agent's root-only control socket and state dir.
+  std::string admin_socket() const { return state_dir() + "/agent.sock"; }
+  std::string state_dir() const { return "/tmp/nmtest-state-" + name_; }
 
   // Writes the model (an App Mesh API-shape JSON array) and starts the
   // agent; false (with the log printed) when it does not become ready.

@@ -243,6 +243,7 @@ void HttpSession::ResetExchange() {
   route_ = nullptr;
   target_ = nullptr;
   rewrite_host_ = false;
+  target_rewritten_ = false;
   request_complete_ = false;
   deadline_ = Clock::time_point::max();
   try_deadline_ = Clock::time_point::max();
@@ -314,6 +315,11 @@ bool HttpSession::Route(const http::MessageHead& head) {
         if (e.matcher.Matches(view)) {
           vhost_ = &config.virtual_hosts[e.virtual_host];
           rewrite_host_ = e.rewrite_host;
+          if (e.path_rewrite.active() && !head.connect) {
+            upstream_target_.clear();
+            e.path_rewrite.Apply(view.path, view.query, &upstream_target_);
+            target_rewritten_ = true;
+          }
           break;
         }
       }
@@ -324,6 +330,11 @@ bool HttpSession::Route(const http::MessageHead& head) {
     Reply(LocalReason::kNoRoute);
     return false;
   }
+  // The virtual service sees the request as the gateway forwards it: its
+  // routes match the rewritten path (user guide, "Gateway routes": "/1"
+  // after "/chapter1" lost its prefix) and Host.
+  if (target_rewritten_) SplitTarget(upstream_target_, &view.path, &view.query);
+  if (rewrite_host_) view.authority = vhost_->virtual_service;
   // Route port matches: the port the service was called on.
   view.port = vhost_->port;
   for (const compile::HttpRouteEntry& r : vhost_->http_routes) {
@@ -354,8 +365,10 @@ void HttpSession::BuildUpstreamHead(const http::MessageHead& head,
                                     std::string_view authority) {
   // Origin-form towards the endpoint, whatever form the client used.
   std::string_view target = head.target;
-  if (!head.connect && !target.empty() && target.front() != '/' &&
-      target != "*") {
+  if (target_rewritten_) {
+    target = upstream_target_;
+  } else if (!head.connect && !target.empty() && target.front() != '/' &&
+             target != "*") {
     size_t scheme = target.find("://");
     size_t slash = target.find('/', scheme == target.npos ? 0 : scheme + 3);
     target =

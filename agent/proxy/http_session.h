@@ -109,6 +109,10 @@ class HttpSession final : public WorkerObject,
   const compile::HttpRouteEntry* route_ = nullptr;
   const compile::WeightedCluster* target_ = nullptr;
   bool rewrite_host_ = false;
+  // A gateway route's rewritten request target (origin-form, query kept);
+  // built once per request, capacity kept between requests.
+  std::string upstream_target_;
+  bool target_rewritten_ = false;
   std::string method_;
   bool is_head_ = false;
   bool request_keep_alive_ = true;

@@ -22,6 +22,18 @@ PathRewrite PathRewrite::Exact(std::string path) {
   return r;
 }
 
+std::string PathRewrite::Describe() const {
+  switch (kind_) {
+    case Kind::kNone:
+      return "";
+    case Kind::kPrefix:
+      return "prefix " + prefix_ + " -> " + value_;
+    case Kind::kExact:
+      return "path -> " + value_;
+  }
+  return "";
+}
+
 void PathRewrite::Apply(std::string_view path, std::string_view query,
                         std::string* out) const {
   switch (kind_) {

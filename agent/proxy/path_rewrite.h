@@ -40,6 +40,9 @@ class PathRewrite {
   void Apply(std::string_view path, std::string_view query,
              std::string* out) const;
 
+  // For /routes: "prefix /a -> /", "path -> /x", or "" when inactive.
+  std::string Describe() const;
+
   friend bool operator==(const PathRewrite&, const PathRewrite&) = default;
 
  private:

@@ -72,6 +72,12 @@ TEST(PathRewriteTest, ExactReplacesTheWholePathAndKeepsTheQuery) {
   EXPECT_EQ(Rewrite(r, "/rewrite/path/blue?a=1&a=2"), "/blue?a=1&a=2");
 }
 
+TEST(PathRewriteTest, DescribeForRoutesDump) {
+  EXPECT_EQ(PathRewrite().Describe(), "");
+  EXPECT_EQ(PathRewrite::Prefix("/a", "/").Describe(), "prefix /a -> /");
+  EXPECT_EQ(PathRewrite::Exact("/x").Describe(), "path -> /x");
+}
+
 TEST(PathRewriteTest, AbsoluteFormBecomesOriginForm) {
   PathRewrite r = PathRewrite::Prefix("/api/", "/");
   EXPECT_EQ(Rewrite(r, "http://gw.example:8080/api/x?y=1"), "/x?y=1");

@@ -8,6 +8,7 @@
 #include <cerrno>
 
 #include "agent/http/http1_writer.h"
+#include "agent/http/trace_context.h"
 #include "agent/proxy/route_match.h"
 #include "agent/proxy/tcp_session.h"
 
@@ -384,6 +385,8 @@ void HttpSession::BuildUpstreamHead(const http::MessageHead& head,
   tx_.append("\r\n");
   xff_.clear();
   request_id_.clear();
+  traceparent_.clear();
+  int traceparents = 0;
   bool has_proto = false;
   const http::HopByHopFields hop_by_hop(head.headers);
   for (const http::HeaderField& f : head.headers) {
@@ -399,6 +402,11 @@ void HttpSession::BuildUpstreamHead(const http::MessageHead& head,
     }
     if (http::EqualsIgnoreCase(f.name, "x-request-id")) {
       if (request_id_.empty()) request_id_.assign(f.value);
+      continue;
+    }
+    if (http::EqualsIgnoreCase(f.name, "traceparent")) {
+      // Forwarded below, once: one valid line unchanged, else replaced.
+      if (++traceparents == 1) traceparent_.assign(f.value);
       continue;
     }
     if (http::EqualsIgnoreCase(f.name, "x-forwarded-proto")) has_proto = true;
@@ -425,6 +433,16 @@ void HttpSession::BuildUpstreamHead(const http::MessageHead& head,
     AppendHex(b, 12, &request_id_);
   }
   tx_.append("x-request-id: ").append(request_id_).append("\r\n");
+  // W3C Trace Context: a request without one valid traceparent starts a
+  // trace here (version 00, random ids, not sampled), so the upstream and
+  // the access log can correlate; tracestate passes through unchanged.
+  if (traceparents != 1 || !http::IsValidTraceparent(traceparent_)) {
+    traceparent_.clear();
+    uint64_t hi = NextRandom(worker_->rng());
+    uint64_t lo = NextRandom(worker_->rng());
+    http::AppendTraceparent(hi, lo, NextRandom(worker_->rng()), &traceparent_);
+  }
+  tx_.append("traceparent: ").append(traceparent_).append("\r\n");
   if (head.framing == http::BodyFraming::kContentLength) {
     tx_.append("content-length: ");
     tx_.append(std::to_string(head.content_length));

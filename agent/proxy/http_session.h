@@ -147,6 +147,9 @@ class HttpSession final : public WorkerObject,
   std::vector<http::HeaderField> fields_;  // scratch, capacity kept
   std::string xff_;
   std::string request_id_;
+  // The W3C traceparent forwarded upstream: the client's when valid, else
+  // one generated here. Beside request_id_ for the access log.
+  std::string traceparent_;
 };
 
 }  // namespace nodemesh::proxy

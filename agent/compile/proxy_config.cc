@@ -4,6 +4,7 @@
 #include <map>
 #include <tuple>
 
+#include "absl/status/status.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -78,6 +79,61 @@ const VirtualHost* ProxyConfig::FindHttpHost(std::string_view authority,
     if (!virtual_hosts[i].is_tcp()) return &virtual_hosts[i];
   }
   return nullptr;
+}
+
+absl::StatusOr<proxy::PathRewrite> CompilePathRewrite(
+    const model::HttpGatewayRoute& route) {
+  using model::DefaultGatewayRouteRewrite;
+  const model::HttpGatewayRouteMatch& m = route.match;
+  const model::HttpGatewayRouteRewrite* rw =
+      route.action.rewrite ? &*route.action.rewrite : nullptr;
+  const auto* prefix = rw && rw->prefix ? &*rw->prefix : nullptr;
+  const auto* path = rw && rw->path ? &*rw->path : nullptr;
+  // The rules of the App Mesh controller's GatewayRoute webhook.
+  if (prefix && path) {
+    return absl::InvalidArgumentError(
+        "action.rewrite: prefix and path are mutually exclusive; keep one");
+  }
+  if (path) {
+    if (!m.path) {
+      return absl::InvalidArgumentError(
+          "action.rewrite.path: needs a match.path (exact or regex); use "
+          "rewrite.prefix with a prefix match");
+    }
+    if (!path->exact) return proxy::PathRewrite();
+    if (path->exact->empty() || path->exact->front() != '/') {
+      return absl::InvalidArgumentError(
+          "action.rewrite.path.exact: must start with '/'");
+    }
+    return proxy::PathRewrite::Exact(*path->exact);
+  }
+  if (prefix) {
+    if (!m.prefix) {
+      return absl::InvalidArgumentError(
+          "action.rewrite.prefix: needs a match.prefix; use rewrite.path "
+          "with a path match");
+    }
+    if (prefix->default_prefix && prefix->value) {
+      return absl::InvalidArgumentError(
+          "action.rewrite.prefix: defaultPrefix and value are mutually "
+          "exclusive; keep one");
+    }
+    if (prefix->value) {
+      const std::string& v = *prefix->value;
+      if (v.empty() || v.front() != '/' || v.back() != '/') {
+        return absl::InvalidArgumentError(
+            "action.rewrite.prefix.value: must start and end with '/'");
+      }
+      return proxy::PathRewrite::Prefix(*m.prefix, v);
+    }
+    if (prefix->default_prefix == DefaultGatewayRouteRewrite::kDisabled)
+      return proxy::PathRewrite();
+  }
+  // A prefix match with no rewrite, or defaultPrefix ENABLED: the matched
+  // prefix becomes "/" (user guide, "Gateway routes"). Path and hostname
+  // matches keep the path.
+  if (m.prefix) return proxy::PathRewrite::Prefix(*m.prefix, "/");
+  return proxy::PathRewrite();
 }
 
 const VirtualHost* ProxyConfig::FindTcpHost(uint16_t dst_port) const {
@@ -426,8 +482,16 @@ class Compiler {
                                     " has no http provider; route skipped"));
           continue;
         }
+        auto rewrite = CompilePathRewrite(hr);
+        if (!rewrite.ok()) {
+          Warn(gr->id, absl::StrCat("spec.httpRoute.",
+                                    std::string(rewrite.status().message()),
+                                    "; gateway route skipped"));
+          continue;
+        }
         GatewayRouteEntry e;
         e.name = gr->id.name;
+        e.path_rewrite = *std::move(rewrite);
         e.priority = gspec.priority.value_or(-1);
         e.matcher = std::move(*matcher);
         e.virtual_host = *host;

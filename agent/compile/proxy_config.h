@@ -13,8 +13,10 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
 #include "agent/model/snapshot.h"
 #include "agent/net/socket.h"
+#include "agent/proxy/path_rewrite.h"
 #include "agent/proxy/route_match.h"
 
 namespace nodemesh::compile {
@@ -119,9 +121,16 @@ struct GatewayRouteEntry {
   std::string name;
   int32_t priority = -1;
   proxy::HttpRouteMatcher matcher;
-  uint32_t virtual_host = 0;  // index into ProxyConfig::virtual_hosts
-  bool rewrite_host = true;   // App Mesh's default: Host := service name
+  uint32_t virtual_host = 0;        // index into ProxyConfig::virtual_hosts
+  bool rewrite_host = true;         // App Mesh's default: Host := service name
+  proxy::PathRewrite path_rewrite;  // default: matched prefix -> "/"
 };
+
+// The path rewrite of a gateway httpRoute/http2Route (see
+// agent/proxy/path_rewrite.h for App Mesh's rules). An error names the
+// field under the route ("action.rewrite.prefix: ...") and says what to do.
+absl::StatusOr<proxy::PathRewrite> CompilePathRewrite(
+    const model::HttpGatewayRoute& route);
 
 // A VirtualGateway listener this node serves.
 struct GatewayListener {

@@ -8,6 +8,7 @@
 #include <cerrno>
 
 #include "agent/http/http1_writer.h"
+#include "agent/http/trace_context.h"
 #include "agent/proxy/route_match.h"
 #include "agent/proxy/tcp_session.h"
 
@@ -245,6 +246,7 @@ void HttpSession::ResetExchange() {
   route_ = nullptr;
   target_ = nullptr;
   rewrite_host_ = false;
+  target_rewritten_ = false;
   request_complete_ = false;
   deadline_ = Clock::time_point::max();
   try_deadline_ = Clock::time_point::max();
@@ -320,6 +322,11 @@ bool HttpSession::Route(const http::MessageHead& head) {
         if (e.matcher.Matches(view)) {
           vhost_ = &config.virtual_hosts[e.virtual_host];
           rewrite_host_ = e.rewrite_host;
+          if (e.path_rewrite.active() && !head.connect) {
+            upstream_target_.clear();
+            e.path_rewrite.Apply(view.path, view.query, &upstream_target_);
+            target_rewritten_ = true;
+          }
           break;
         }
       }
@@ -330,6 +337,11 @@ bool HttpSession::Route(const http::MessageHead& head) {
     Reply(LocalReason::kNoRoute);
     return false;
   }
+  // The virtual service sees the request as the gateway forwards it: its
+  // routes match the rewritten path (user guide, "Gateway routes": "/1"
+  // after "/chapter1" lost its prefix) and Host.
+  if (target_rewritten_) SplitTarget(upstream_target_, &view.path, &view.query);
+  if (rewrite_host_) view.authority = vhost_->virtual_service;
   // Route port matches: the port the service was called on.
   view.port = vhost_->port;
   for (const compile::HttpRouteEntry& r : vhost_->http_routes) {
@@ -360,8 +372,10 @@ void HttpSession::BuildUpstreamHead(const http::MessageHead& head,
                                     std::string_view authority) {
   // Origin-form towards the endpoint, whatever form the client used.
   std::string_view target = head.target;
-  if (!head.connect && !target.empty() && target.front() != '/' &&
-      target != "*") {
+  if (target_rewritten_) {
+    target = upstream_target_;
+  } else if (!head.connect && !target.empty() && target.front() != '/' &&
+             target != "*") {
     size_t scheme = target.find("://");
     size_t slash = target.find('/', scheme == target.npos ? 0 : scheme + 3);
     target =
@@ -377,6 +391,8 @@ void HttpSession::BuildUpstreamHead(const http::MessageHead& head,
   tx_.append("\r\n");
   xff_.clear();
   request_id_.clear();
+  traceparent_.clear();
+  int traceparents = 0;
   bool has_proto = false;
   const http::HopByHopFields hop_by_hop(head.headers);
   for (const http::HeaderField& f : head.headers) {
@@ -392,6 +408,11 @@ void HttpSession::BuildUpstreamHead(const http::MessageHead& head,
     }
     if (http::EqualsIgnoreCase(f.name, "x-request-id")) {
       if (request_id_.empty()) request_id_.assign(f.value);
+      continue;
+    }
+    if (http::EqualsIgnoreCase(f.name, "traceparent")) {
+      // Forwarded below, once: one valid line unchanged, else replaced.
+      if (++traceparents == 1) traceparent_.assign(f.value);
       continue;
     }
     if (http::EqualsIgnoreCase(f.name, "x-forwarded-proto")) has_proto = true;
@@ -418,6 +439,16 @@ void HttpSession::BuildUpstreamHead(const http::MessageHead& head,
     AppendHex(b, 12, &request_id_);
   }
   tx_.append("x-request-id: ").append(request_id_).append("\r\n");
+  // W3C Trace Context: a request without one valid traceparent starts a
+  // trace here (version 00, random ids, not sampled), so the upstream and
+  // the access log can correlate; tracestate passes through unchanged.
+  if (traceparents != 1 || !http::IsValidTraceparent(traceparent_)) {
+    traceparent_.clear();
+    uint64_t hi = NextRandom(worker_->rng());
+    uint64_t lo = NextRandom(worker_->rng());
+    http::AppendTraceparent(hi, lo, NextRandom(worker_->rng()), &traceparent_);
+  }
+  tx_.append("traceparent: ").append(traceparent_).append("\r\n");
   if (head.framing == http::BodyFraming::kContentLength) {
     tx_.append("content-length: ");
     tx_.append(std::to_string(head.content_length));

@@ -113,6 +113,10 @@ class HttpSession final : public WorkerObject,
   static constexpr Millis kDrainIdleGrace{1000};
   Clock::time_point drain_close_at_ = Clock::time_point::max();
   bool rewrite_host_ = false;
+  // A gateway route's rewritten request target (origin-form, query kept);
+  // built once per request, capacity kept between requests.
+  std::string upstream_target_;
+  bool target_rewritten_ = false;
   std::string method_;
   bool is_head_ = false;
   bool request_keep_alive_ = true;
@@ -147,6 +151,9 @@ class HttpSession final : public WorkerObject,
   std::vector<http::HeaderField> fields_;  // scratch, capacity kept
   std::string xff_;
   std::string request_id_;
+  // The W3C traceparent forwarded upstream: the client's when valid, else
+  // one generated here. Beside request_id_ for the access log.
+  std::string traceparent_;
 };
 
 }  // namespace nodemesh::proxy

@@ -298,7 +298,10 @@ nlohmann::json Proxy::RoutesJson() const {
                                         : nlohmann::json(nullptr)},
            {"virtual_service", h.virtual_service},
            {"port", h.port},
-           {"rewrite_host", r.rewrite_host}});
+           {"rewrite_host", r.rewrite_host},
+           {"rewrite_path", r.path_rewrite.active()
+                                ? nlohmann::json(r.path_rewrite.Describe())
+                                : nlohmann::json(nullptr)}});
     }
     gateways.push_back({{"mesh", g.mesh},
                         {"virtual_gateway", g.virtual_gateway},

@@ -2,6 +2,7 @@
 # the balancers that pick a weighted target and an endpoint.
 add_library(nodemesh_routing
   ${CMAKE_CURRENT_LIST_DIR}/route_match.cc
+  ${CMAKE_CURRENT_LIST_DIR}/path_rewrite.cc
   ${CMAKE_CURRENT_LIST_DIR}/load_balancer.cc)
 target_link_libraries(nodemesh_routing
   PUBLIC nodemesh_http nodemesh_model absl::status absl::statusor

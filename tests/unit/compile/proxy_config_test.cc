@@ -241,6 +241,135 @@ TEST_F(ProxyConfigTest, GatewaysOnlyThoseAskedFor) {
             "Svc.M.Local");
 }
 
+// A gateway "gw" on 8001 with one route "to-svc" of `http_route`.
+json GatewayWith(json m, json http_route) {
+  json vg = {{"meshName", "m"}, {"virtualGatewayName", "gw"}};
+  vg["spec"]["listeners"] =
+      json::array({{{"portMapping", {{"port", 8001}, {"protocol", "http"}}}}});
+  m.push_back(vg);
+  http_route["action"]["target"]["virtualService"]["virtualServiceName"] =
+      "Svc.M.Local";
+  json gr = {{"meshName", "m"},
+             {"virtualGatewayName", "gw"},
+             {"gatewayRouteName", "to-svc"}};
+  gr["spec"]["httpRoute"] = http_route;
+  m.push_back(gr);
+  return m;
+}
+
+TEST_F(ProxyConfigTest, GatewayPathRewritesFollowAppMesh) {
+  json m = Base();
+  m.push_back(Route("any", Http({{"prefix", "/"}})));
+  struct Case {
+    json route;
+    proxy::PathRewrite want;
+  } cases[] = {
+      // No rewrite: the matched prefix becomes "/".
+      {{{"match", {{"prefix", "/api"}}}},
+       proxy::PathRewrite::Prefix("/api", "/")},
+      {{{"match", {{"prefix", "/"}}}}, proxy::PathRewrite()},
+      {{{"match", {{"prefix", "/red/"}}},
+        {"action",
+         {{"rewrite", {{"prefix", {{"defaultPrefix", "DISABLED"}}}}}}}},
+       proxy::PathRewrite()},
+      {{{"match", {{"prefix", "/red/"}}},
+        {"action",
+         {{"rewrite", {{"prefix", {{"defaultPrefix", "ENABLED"}}}}}}}},
+       proxy::PathRewrite::Prefix("/red/", "/")},
+      {{{"match", {{"prefix", "/maroon/"}}},
+        {"action", {{"rewrite", {{"prefix", {{"value", "/red/"}}}}}}}},
+       proxy::PathRewrite::Prefix("/maroon/", "/red/")},
+      {{{"match", {{"path", {{"exact", "/rewrite/path/blue"}}}}},
+        {"action", {{"rewrite", {{"path", {{"exact", "/blue"}}}}}}}},
+       proxy::PathRewrite::Exact("/blue")},
+      // Path and hostname matches keep the path.
+      {{{"match", {{"path", {{"regex", "/x/.*"}}}}}}, proxy::PathRewrite()},
+      {{{"match", {{"hostname", {{"suffix", ".example.com"}}}}}},
+       proxy::PathRewrite()},
+  };
+  for (const Case& c : cases) {
+    auto config = Compile(GatewayWith(m, c.route));
+    ASSERT_NE(config, nullptr);
+    EXPECT_TRUE(warnings_.empty()) << c.route.dump() << ": " << warnings_[0];
+    ASSERT_EQ(config->gateways.size(), 1u);
+    ASSERT_EQ(config->gateways[0].routes.size(), 1u) << c.route.dump();
+    const GatewayRouteEntry& e = config->gateways[0].routes[0];
+    EXPECT_TRUE(e.path_rewrite == c.want) << c.route.dump();
+    EXPECT_TRUE(e.rewrite_host) << c.route.dump();
+  }
+}
+
+TEST_F(ProxyConfigTest, GatewayRewritesThatContradictTheMatchAreSkipped) {
+  json m = Base();
+  m.push_back(Route("any", Http({{"prefix", "/"}})));
+  struct Case {
+    json route;
+    std::string field;
+  } cases[] = {
+      {{{"match", {{"prefix", "/a/"}}},
+        {"action", {{"rewrite", {{"path", {{"exact", "/b"}}}}}}}},
+       "spec.httpRoute.action.rewrite.path"},
+      {{{"match", {{"path", {{"exact", "/a"}}}}},
+        {"action", {{"rewrite", {{"prefix", {{"value", "/b/"}}}}}}}},
+       "spec.httpRoute.action.rewrite.prefix"},
+      {{{"match", {{"prefix", "/a/"}}},
+        {"action",
+         {{"rewrite",
+           {{"prefix", {{"value", "/b/"}, {"defaultPrefix", "ENABLED"}}}}}}}},
+       "spec.httpRoute.action.rewrite.prefix"},
+      {{{"match", {{"prefix", "/a/"}}},
+        {"action", {{"rewrite", {{"prefix", {{"value", "/b"}}}}}}}},
+       "spec.httpRoute.action.rewrite.prefix.value"},
+  };
+  for (const Case& c : cases) {
+    auto config = Compile(GatewayWith(m, c.route));
+    ASSERT_NE(config, nullptr);
+    ASSERT_EQ(config->gateways.size(), 1u);
+    EXPECT_TRUE(config->gateways[0].routes.empty()) << c.route.dump();
+    ASSERT_EQ(warnings_.size(), 1u) << c.route.dump();
+    EXPECT_NE(warnings_[0].find(c.field + ":"), std::string::npos)
+        << warnings_[0];
+    EXPECT_NE(warnings_[0].find("gateway route skipped"), std::string::npos)
+        << warnings_[0];
+  }
+}
+
+TEST_F(ProxyConfigTest, GatewayHostnameRewriteDisabledKeepsTheClientsHost) {
+  json m = Base();
+  m.push_back(Route("any", Http({{"prefix", "/"}})));
+  json route = {
+      {"match", {{"prefix", "/api/"}}},
+      {"action",
+       {{"rewrite", {{"hostname", {{"defaultTargetHostname", "DISABLED"}}}}}}}};
+  auto config = Compile(GatewayWith(m, route));
+  ASSERT_NE(config, nullptr);
+  ASSERT_EQ(config->gateways.at(0).routes.size(), 1u);
+  const GatewayRouteEntry& e = config->gateways[0].routes[0];
+  EXPECT_FALSE(e.rewrite_host);
+  // The prefix default still applies.
+  EXPECT_TRUE(e.path_rewrite == proxy::PathRewrite::Prefix("/api/", "/"));
+}
+
+// Without the model's defaults (a spec built in code): the same rules.
+TEST(CompilePathRewriteTest, UnsetRewriteMeansAppMeshDefaults) {
+  model::HttpGatewayRoute r;
+  r.match.prefix = "/chapter";
+  auto rw = CompilePathRewrite(r);
+  ASSERT_TRUE(rw.ok()) << rw.status();
+  std::string out;
+  rw->Apply("/chapter/page", "a=1", &out);
+  EXPECT_EQ(out, "/page?a=1");
+  r.action.rewrite.emplace();
+  r.action.rewrite->prefix.emplace();
+  rw = CompilePathRewrite(r);
+  ASSERT_TRUE(rw.ok()) << rw.status();
+  EXPECT_TRUE(*rw == proxy::PathRewrite::Prefix("/chapter", "/"));
+  r.match.prefix.reset();
+  r.match.path.emplace();
+  r.match.path->exact = "/chapter";
+  EXPECT_FALSE(CompilePathRewrite(r).ok());
+}
+
 TEST(ProxyConfigExamplesTest, EveryWalkthroughCompiles) {
   if (!std::filesystem::exists(NODEMESH_EXAMPLES_DIR))
     GTEST_SKIP() << "no " << NODEMESH_EXAMPLES_DIR;

@@ -130,9 +130,9 @@ rm_cgroup_tree() { # dir: kill what is left in it, remove leaves first
 cleanup() {
   local rc=$? name
   trap - EXIT INT TERM
-  [[ -n $CLIENT_PID ]] && stop_session "$CLIENT_PID"
+  if [[ -n $CLIENT_PID ]]; then stop_session "$CLIENT_PID"; fi
   for name in haproxy server-product server-inventory; do
-    [[ -n ${SESS[$name]:-} ]] && stop_session "${SESS[$name]}"
+    if [[ -n ${SESS[$name]:-} ]]; then stop_session "${SESS[$name]}"; fi
   done
   if [[ -n ${SESS[agent]:-} ]]; then
     kill -TERM "${SESS[agent]}" 2>/dev/null || true
@@ -327,8 +327,19 @@ proxy_pid() { # scenario -> pid of the proxy on its path ('' when none)
 
 # CPU ticks (utime + stime, all threads) and sum of the threads' run time in
 # ns (schedstat, finer grained) of a process.
-cpu_ticks() { local s; s=$(cat "/proc/$1/stat"); s=${s##*) }; set -- $s; echo $(($12 + $13)); }
-cpu_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%d\n", s }'; }
+cpu_ticks() { local s; s=$(cat "/proc/$1/stat"); s=${s##*) }; set -- $s; echo $((${12} + ${13})); }
+cpu_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f\n", s }'; }
+# Kernel memory of the maps the agent pinned (not part of its RSS).
+bpf_maps_kb() {
+  local f b t=0
+  command -v bpftool > /dev/null || { echo 0; return; }
+  while read -r f; do
+    b=$(bpftool -j map show pinned "$f" 2>/dev/null | grep -o '"bytes_memlock":[0-9]*' | cut -d: -f2) || true
+    t=$((t + ${b:-0}))
+    [[ -n $b ]] && echo "$b ${f#"$PIN_DIR"/}" >> "$RUN/bpf_maps.txt"
+  done < <(find "$PIN_DIR" -type f 2>/dev/null | sort)
+  echo $((t / 1024))
+}
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 hwm_kb() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"; }
 
@@ -347,10 +358,10 @@ measure() { # round scenario test cmd...: output + proxy CPU delta in raw/
 run_scenario() { # round scenario
   local r=$1 s=$2
   client_prefix "$s"
-  [[ $s == haproxy ]] && sidecar_rules_on
+  if [[ $s == haproxy ]]; then sidecar_rules_on; fi
   measure "$r" "$s" "c$CONNS" "${PFX[@]}" wrk -t1 -c"$CONNS" -d"${DUR}s" --latency -s "$RUN/report.lua" "${URL[$s]}"
   measure "$r" "$s" c1 "${PFX[@]}" wrk -t1 -c1 -d"${LAT_DUR}s" --latency -s "$RUN/report.lua" "${URL[$s]}"
-  [[ $s == haproxy ]] && sidecar_rules_off
+  if [[ $s == haproxy ]]; then sidecar_rules_off; fi
   return 0
 }
 
@@ -362,16 +373,19 @@ run_rate() { # scenario
   client_prefix "$s"
   pp=$(proxy_pid "$s")
   per=$("$PY" -c "print($RATE / $RATE_CONNS)")
-  [[ $s == haproxy ]] && sidecar_rules_on
+  if [[ $s == haproxy ]]; then sidecar_rules_on; fi
   # A short unpaced warm-up so that pools and buffers exist, as in steady state.
   client /dev/null "${PFX[@]}" wrk -t1 -c"$RATE_CONNS" -d1s "${URL[$s]}" || true
   t0=$(cpu_ticks "$pp"); n0=$(cpu_ns "$pp"); w0=$(date +%s%N)
   client "$base.txt" "${PFX[@]}" h2load --h1 -t1 -c"$RATE_CONNS" --rps="$per" -D "$RATE_DUR" "${URL[$s]}" ||
     log "warning: h2load failed (see $base.txt)"
   t1=$(cpu_ticks "$pp"); n1=$(cpu_ns "$pp"); w1=$(date +%s%N)
-  [[ $s == haproxy ]] && sidecar_rules_off
+  if [[ $s == haproxy ]]; then sidecar_rules_off; fi
+  local maps=0
+  [[ $s == haproxy ]] || maps=$(bpf_maps_kb)
   echo "proxy_ticks=$((t1 - t0)) proxy_ns=$((n1 - n0)) wall_ns=$((w1 - w0)) clk_tck=$CLK_TCK" \
-    "rss_kb=$(rss_kb "$pp") hwm_kb=$(hwm_kb "$pp") threads=$(ls "/proc/$pp/task" | wc -l)" > "$base.cpu"
+    "rss_kb=$(rss_kb "$pp") hwm_kb=$(hwm_kb "$pp") threads=$(ls "/proc/$pp/task" | wc -l)" \
+    "bpf_maps_kb=$maps" > "$base.cpu"
 }
 
 # ---------------------------------------------------------------- setup
@@ -415,9 +429,9 @@ wait_http "http://$INVENTORY_ADDR:7000/" 10 in_ns || die "inventory nginx not se
 log "checking each path"
 for s in "${SCEN[@]}"; do
   client_prefix "$s"
-  [[ $s == haproxy ]] && sidecar_rules_on
+  if [[ $s == haproxy ]]; then sidecar_rules_on; fi
   wait_http "${URL[$s]}" 15 "${PFX[@]}" || die "$s: GET ${URL[$s]} did not return 200 with $BODY_BYTES bytes"
-  [[ $s == haproxy ]] && sidecar_rules_off
+  if [[ $s == haproxy ]]; then sidecar_rules_off; fi
 done
 # Without the rules the service address answers nothing: the haproxy row is
 # really the REDIRECT path.
@@ -425,13 +439,13 @@ if in_ns curl -s -o /dev/null --max-time 2 "${URL[haproxy]}"; then
   die "$SERVICE_ADDR:8080 answers without the REDIRECT rules"
 fi
 # The datapath decided as intended: product is PROXY, inventory DIRECT.
-in_ns "$CTL_BIN" maps --bpf_pin_dir="$PIN_DIR" > "$RUN/maps.txt" 2>&1 || true
+in_ns "$CTL_BIN" --bpf_pin_dir="$PIN_DIR" maps > "$RUN/maps.txt" 2>&1 || true
 in_ns "$CTL_BIN" --agent="http://$ADMIN" --admin_socket="$SOCK" workloads > "$RUN/workloads.txt" 2>&1 || true
 grep -q 'inventory.*DIRECT\|DIRECT.*inventory' "$RUN/maps.txt" ||
   log "warning: could not confirm DIRECT for inventory in 'nodemeshctl maps' (see $RUN/maps.txt)"
 # The proxy's request count moves for the L7 path only.
 proxy_reqs() {
-  in_ns curl -s "http://$ADMIN/metrics" | awk '/^nodemesh_requests_total[{ ]/ { s += $NF } END { printf "%d\n", s }'
+  in_ns curl -s "http://$ADMIN/metrics" | awk '/^nodemesh_requests_total[{ ]/ { s += $NF } END { printf "%.0f\n", s }'
 }
 client_prefix nm-direct
 q0=$(proxy_reqs)
@@ -459,6 +473,7 @@ server_cpu=$SERVER_CPU
 proxy_cpu=$PROXY_CPU
 agent_workers=$AGENT_WORKERS
 agent_extra_flags=$AGENT_EXTRA_FLAGS
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 kernel=$(uname -r)
 cpu_model=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
 nproc=$NCPU
@@ -469,9 +484,9 @@ EOF
 log "warm-up (${WARMUP}s per scenario, discarded)"
 for s in "${SCEN[@]}"; do
   client_prefix "$s"
-  [[ $s == haproxy ]] && sidecar_rules_on
+  if [[ $s == haproxy ]]; then sidecar_rules_on; fi
   client /dev/null "${PFX[@]}" wrk -t1 -c"$CONNS" -d"${WARMUP}s" "${URL[$s]}" || true
-  [[ $s == haproxy ]] && sidecar_rules_off
+  if [[ $s == haproxy ]]; then sidecar_rules_off; fi
 done
 
 # Interleaved rounds, order rotated each round, so that every scenario sees
@@ -490,6 +505,7 @@ for s in nm-l7 nm-direct haproxy; do
   run_rate "$s"
 done
 
+echo "load_end=$(cut -d' ' -f1-3 /proc/loadavg)" >> "$RUN/meta.env"
 for name in "${!SESS[@]}"; do
   kill -0 "${SESS[$name]}" 2>/dev/null || die "$name died during the run (log: $RUN/$name.log)"
 done
@@ -544,7 +560,8 @@ print(f"Kernel {meta['kernel']}, {meta['nproc']} CPUs ({meta['cpu_model']}); ngi
       f"serving 1 KiB, HAProxy {meta['haproxy']}; wrk -t1, {meta['rounds']} interleaved rounds "
       f"({meta['dur']} s at -c{conns}, {meta['lat_dur']} s at -c1), medians; x direct is the median "
       f"of per-round ratios. Client on CPU {meta['client_cpu']}, server on CPU {meta['server_cpu']}, "
-      f"agent (--workers={meta['agent_workers']}) and HAProxy (nbthread 1) on CPU {meta['proxy_cpu']}.")
+      f"agent (--workers={meta['agent_workers']}) and HAProxy (nbthread 1) on CPU {meta['proxy_cpu']}. "
+      f"Load average (1/5/15 min) at start {meta['load_start']}, at end {meta.get('load_end', '?')}.")
 print()
 print("| wrk | path | req/s | x direct | p50 µs | p99 µs | proxy CPU µs/req | errors |")
 print("|---|---|---:|---:|---:|---:|---:|---:|")
@@ -558,15 +575,15 @@ print()
 print(f"## Proxy CPU and memory at a fixed rate ({meta['rate']} req/s target, h2load --h1 "
       f"-c{meta['rate_conns']} --rps, {meta['rate_dur']} s)")
 print()
-print("| path | process | req/s served | vCPU (stat) | vCPU per 1k req/s (stat) | (schedstat) | RSS MB | peak RSS MB |")
-print("|---|---|---:|---:|---:|---:|---:|---:|")
+print("| path | process | req/s served | vCPU (stat) | vCPU per 1k req/s (stat) | (schedstat) | RSS MB | peak RSS MB | BPF maps MB |")
+print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
 for s, proc in (("nm-l7", "nodemesh-agent"), ("nm-direct", "nodemesh-agent"), ("haproxy", "haproxy")):
     c = kv(os.path.join(raw, f"rate__{s}.cpu"))
     txt = open(os.path.join(raw, f"rate__{s}.txt")).read() if os.path.exists(os.path.join(raw, f"rate__{s}.txt")) else ""
     m = re.search(r"requests: \d+ total, \d+ started, \d+ done, (\d+) succeeded", txt)
     fin = re.search(r"finished in ([0-9.]+)(ms|s)", txt)
     if not c or not m or not fin:
-        print(f"| {NAMES[s]} | {proc} | (failed) | | | | | |")
+        print(f"| {NAMES[s]} | {proc} | (failed) | | | | | | |")
         continue
     secs = float(fin.group(1)) / (1000 if fin.group(2) == "ms" else 1)
     served = int(m.group(1)) / secs
@@ -574,8 +591,14 @@ for s, proc in (("nm-l7", "nodemesh-agent"), ("nm-direct", "nodemesh-agent"), ("
     v_stat = c["proxy_ticks"] / c["clk_tck"] / wall
     v_ns = c["proxy_ns"] / 1e9 / wall
     per = 1000 / served if served else float("nan")
+    maps = f"{c['bpf_maps_kb'] / 1024:.1f}" if proc != "haproxy" else ""
     print(f"| {NAMES[s]} | {proc} | {fmt(served)} | {v_stat:.4f} | {v_stat * per:.4f} | {v_ns * per:.4f} | "
-          f"{c['rss_kb'] / 1024:.1f} | {c['hwm_kb'] / 1024:.1f} |")
+          f"{c['rss_kb'] / 1024:.1f} | {c['hwm_kb'] / 1024:.1f} | {maps} |")
+print()
+print("vCPU = CPU seconds of the process (all threads) over the run's wall time; per 1k req/s = "
+      "vCPU x 1000 / req/s served. RSS = VmRSS at the end of the run, peak = VmHWM over the process's "
+      "life (the max-load runs included). BPF maps = bytes_memlock of the maps the agent pinned, "
+      "kernel memory outside its RSS.")
 print()
 print("Istio's published figures at 1,000 req/s of 1 KiB: a sidecar (Envoy) 0.20 vCPU and 60 MB; "
       "ambient ztunnel 0.06 vCPU and 12 MB. A sidecar mesh has one per pod (two on every hop); "

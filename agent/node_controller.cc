@@ -10,6 +10,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "agent/compile/service_map.h"
+#include "agent/net/netns.h"
 #include "glog/logging.h"
 
 namespace nodemesh {
@@ -54,6 +55,7 @@ absl::Status NodeController::Start(
   vips_ = std::make_unique<dns::VipAllocator>(std::move(*vips));
   proxy_->SetWorkloads(&registry_);
   registry_.Subscribe([this] {
+    SyncPodNamespaces();
     proxy_->WorkloadsChanged();
     Recompile();
   });
@@ -70,6 +72,7 @@ absl::Status NodeController::Start(
       LOG(WARNING) << s.message() << "; DNS on IPv4 only";
   }
   snapshot_ = std::move(first);
+  SyncPodNamespaces();
   PollDeclared();
   proxy_->WorkloadsChanged();
   Recompile();
@@ -120,6 +123,41 @@ void NodeController::Recompile() {
   if (dns_) dns_->SetNames(std::move(contents.dns_names));
   // New virtual node ids (first registration) name sources in metrics.
   proxy_->WorkloadsChanged();
+}
+
+void NodeController::SyncPodNamespaces() {
+  if (draining_) return;
+  std::set<std::string> paths;
+  for (const auto& [id, w] : registry_.workloads())
+    if (w.local() && !w.netns.empty()) paths.insert(w.netns);
+  proxy_->SetPodNamespaces(paths);
+  if (!dns_) return;
+  for (auto it = dns_pods_.begin(); it != dns_pods_.end();) {
+    if (paths.count(*it)) {
+      ++it;
+      continue;
+    }
+    dns_->Close("netns:" + *it);
+    it = dns_pods_.erase(it);
+  }
+  for (const std::string& path : paths) {
+    if (dns_pods_.count(path)) continue;
+    net::UniqueFd fd;
+    auto addr =
+        net::SocketAddress::Parse(absl::StrCat("127.0.0.1:", config_.dns_port));
+    absl::Status s = net::RunInNetns(path, [&]() -> absl::Status {
+      auto bound = dns::BindDnsSocket(*addr, NM_DEFAULT_AGENT_MARK);
+      if (!bound.ok()) return bound.status();
+      fd = std::move(*bound);
+      return absl::OkStatus();
+    });
+    if (s.ok()) s = dns_->Adopt(std::move(fd), "netns:" + path);
+    if (!s.ok()) {
+      LOG(ERROR) << "dns: no socket in " << path << ": " << s;
+      continue;
+    }
+    dns_pods_.insert(path);
+  }
 }
 
 std::vector<uint16_t> NodeController::ListenerPorts(

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -47,6 +48,8 @@ class NodeController {
 
  private:
   void Recompile();
+  // Listeners and DNS sockets inside the namespaces of pod-style workloads.
+  void SyncPodNamespaces();
   void PollDeclared();
   std::vector<uint16_t> ListenerPorts(const std::string& mesh,
                                       const std::string& vn) const;
@@ -68,6 +71,7 @@ class NodeController {
   uint64_t registrations_refused_ = 0;
   size_t dns_names_ = 0;
   bool draining_ = false;
+  std::set<std::string> dns_pods_;
 };
 
 }  // namespace nodemesh

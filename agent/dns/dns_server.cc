@@ -65,8 +65,9 @@ DnsServer::~DnsServer() {
     loop_->CancelTimer(expire_timer_);
 }
 
-absl::Status DnsServer::Listen(const net::SocketAddress& addr) {
-  auto fd = UdpSocket(addr.family(), options_.mark);
+absl::StatusOr<net::UniqueFd> BindDnsSocket(const net::SocketAddress& addr,
+                                            uint32_t mark) {
+  auto fd = UdpSocket(addr.family(), mark);
   if (!fd.ok()) return fd.status();
   int one = 1;
   ::setsockopt(fd->get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
@@ -77,6 +78,12 @@ absl::Status DnsServer::Listen(const net::SocketAddress& addr) {
   if (::bind(fd->get(), addr.addr(), addr.addr_len()) != 0)
     return absl::ErrnoToStatus(errno,
                                absl::StrCat("dns: bind ", addr.ToString()));
+  return fd;
+}
+
+absl::Status DnsServer::Listen(const net::SocketAddress& addr) {
+  auto fd = BindDnsSocket(addr, options_.mark);
+  if (!fd.ok()) return fd.status();
   return Adopt(std::move(*fd), addr.ToString());
 }
 

@@ -83,6 +83,11 @@ class DnsServer {
   std::vector<char> buf_;
 };
 
+// A bound, non-blocking UDP socket for a DNS listener (SO_REUSEPORT, the
+// mark set); callable on any thread, e.g. one inside a pod's namespace.
+absl::StatusOr<net::UniqueFd> BindDnsSocket(const net::SocketAddress& addr,
+                                            uint32_t mark);
+
 // The nameservers of a resolv.conf file, port 53.
 std::vector<net::SocketAddress> ResolvConfNameservers(
     const std::string& path = "/etc/resolv.conf");

@@ -2,6 +2,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "agent/compile/service_map.h"
+#include "agent/datapath/kernel_fs.h"
+#include "agent/net/netns.h"
 #include "glog/logging.h"
 
 namespace nodemesh::proxy {
@@ -77,6 +79,45 @@ void Proxy::Republish() {
     snap->gateway_sources.push_back(intern(g.virtual_gateway));
   published_ = std::move(snap);
   for (auto& w : workers_) w->Publish(published_);
+}
+
+void Proxy::SetPodNamespaces(const std::set<std::string>& paths) {
+  for (auto it = pod_netns_.begin(); it != pod_netns_.end();) {
+    if (paths.count(*it)) {
+      ++it;
+      continue;
+    }
+    for (auto& w : workers_) w->ClosePodListeners(*it);
+    LOG(INFO) << "proxy: closed the outbound listeners in " << *it;
+    it = pod_netns_.erase(it);
+  }
+  for (const std::string& path : paths) {
+    if (pod_netns_.count(path)) continue;
+    std::vector<net::UniqueFd> fds;
+    absl::Status s = net::RunInNetns(path, [&]() -> absl::Status {
+      // Queued connections move to a surviving listener on restart, in
+      // this namespace too.
+      (void)datapath::WriteSysctl("net/ipv4/tcp_migrate_req", "1");
+      auto addr = net::SocketAddress::Parse(
+          absl::StrCat("127.0.0.1:", options_.worker.outbound_port));
+      for (size_t i = 0; i < workers_.size(); ++i) {
+        auto fd =
+            net::ListenTcp(*addr, options_.worker.backlog,
+                           /*reuse_port=*/true, options_.worker.socket_mark);
+        if (!fd.ok()) return fd.status();
+        fds.push_back(std::move(*fd));
+      }
+      return absl::OkStatus();
+    });
+    if (!s.ok()) {
+      LOG(ERROR) << "proxy: no outbound listener in " << path << ": " << s;
+      continue;  // tried again on the next registry change
+    }
+    for (size_t i = 0; i < workers_.size(); ++i)
+      workers_[i]->AdoptPodListener(std::move(fds[i]), path);
+    pod_netns_.insert(path);
+    LOG(INFO) << "proxy: outbound listeners in " << path;
+  }
 }
 
 void Proxy::Drain() {

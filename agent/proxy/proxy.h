@@ -40,6 +40,10 @@ class Proxy {
   void WorkloadsChanged() { Republish(); }
 
   absl::Status Start(const model::Snapshot& first);
+  // The network namespaces of pod-style workloads: in each, every worker
+  // gets an outbound listener on the namespace's loopback (connect4
+  // redirects there). Namespaces that left the set are closed.
+  void SetPodNamespaces(const std::set<std::string>& paths);
   // A new model snapshot (main thread).
   void Update(const model::Snapshot& snapshot);
   void Drain();
@@ -74,6 +78,7 @@ class Proxy {
   // Source names for labels; never forgotten, so workers' counters may
   // hold pointers into it (std::set nodes do not move).
   std::set<std::string> source_names_;
+  std::set<std::string> pod_netns_;
 };
 
 }  // namespace nodemesh::proxy

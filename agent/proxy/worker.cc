@@ -97,6 +97,40 @@ absl::Status Worker::AddListener(const net::SocketAddress& addr,
   return absl::OkStatus();
 }
 
+void Worker::AdoptPodListener(net::UniqueFd fd, std::string netns) {
+  auto shared = std::make_shared<net::UniqueFd>(std::move(fd));
+  loop_->Post([this, shared, netns = std::move(netns)] {
+    if (!accepting_) return;  // draining: the fd closes with `shared`
+    auto l = std::make_unique<Listener>();
+    l->fd = std::move(*shared);
+    l->outbound = true;
+    l->port = options_.outbound_port;
+    l->netns = netns;
+    Listener* raw = l.get();
+    if (auto s = loop_->Add(raw->fd.get(), EPOLLIN,
+                            [this, raw](uint32_t) { OnAccept(raw); });
+        !s.ok()) {
+      LOG(ERROR) << "worker " << id_ << ": pod listener in " << netns << ": "
+                 << s;
+      return;
+    }
+    listeners_.push_back(std::move(l));
+  });
+}
+
+void Worker::ClosePodListeners(std::string netns) {
+  loop_->Post([this, netns = std::move(netns)] {
+    for (auto it = listeners_.begin(); it != listeners_.end();) {
+      if ((*it)->netns == netns) {
+        loop_->Remove((*it)->fd.get());
+        it = listeners_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  });
+}
+
 absl::Status Worker::Start(std::shared_ptr<const ProxySnapshot> first) {
   auto loop = net::EventLoop::Create();
   if (!loop.ok()) return loop.status();

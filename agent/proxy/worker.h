@@ -110,6 +110,12 @@ class Worker {
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
 
+  // An outbound listener opened inside a pod's network namespace (any
+  // thread): the worker accepts on it like on its own.
+  void AdoptPodListener(net::UniqueFd fd, std::string netns);
+  // Closes the pod listeners of `netns` (any thread).
+  void ClosePodListeners(std::string netns);
+
   // Binds the outbound listeners and starts the thread.
   absl::Status Start(std::shared_ptr<const ProxySnapshot> first);
 
@@ -180,6 +186,7 @@ class Worker {
     net::UniqueFd fd;
     bool outbound = false;
     uint16_t port = 0;
+    std::string netns;  // a pod's outbound listener: its namespace path
   };
 
   void Run();

@@ -287,6 +287,54 @@ TEST_F(NodeE2eTest, RegistrationsAndVipsSurviveARestart) {
   EXPECT_EQ(Count(out, "product-v1") + Count(out, "product-v2"), 10) << out;
 }
 
+// A pod-style workload lives in its own network namespace (a veth to the
+// node): the agent opens an outbound listener and a DNS socket inside it,
+// so names resolve and connects are steered there as on the node.
+TEST_F(NodeE2eTest, PodWorkloadsAreServedInsideTheirNamespace) {
+  StartShop();
+  NetnsScope pod;
+  std::string pod_path = absl::StrCat("/proc/", ::getpid(), "/fd/", pod.fd());
+  std::string tag = std::to_string(::getpid() % 100000);
+  int rc = -1;
+  node_.Run(
+      absl::StrCat("sh -c 'ip link add nmv", tag, " type veth peer name nmp",
+                   tag, " && ip link set nmp", tag, " netns ", pod_path,
+                   " && ip addr add "
+                   "198.18.7.1/30 dev nmv",
+                   tag, " && ip link set nmv", tag, " up'"),
+      &rc);
+  ASSERT_EQ(rc, 0);
+  RunCommand(absl::StrCat("nsenter --net=", pod_path,
+                          " sh -c 'ip addr add 198.18.7.2/30 dev nmp", tag,
+                          " && ip link set nmp", tag, " up'"),
+             &rc);
+  ASSERT_EQ(rc, 0);
+  std::vector<std::string> wrapper = {NODEMESH_CTL_BIN,
+                                      "run",
+                                      "--admin_socket=" + node_.admin_socket(),
+                                      "--mesh=m",
+                                      "--virtual-node=product-v1",
+                                      "--address=198.18.7.2",
+                                      "--netns=" + pod_path,
+                                      "--"};
+  Upstreams in_pod(node_.netns_fd(), {{"product-v1-pod", 8080, "198.18.7.2"}},
+                   wrapper);
+  ASSERT_EQ(in_pod.port("product-v1-pod"), 8080);
+  std::string out = node_.Run(absl::StrCat(
+      NODEMESH_CTL_BIN, " run --admin_socket=", node_.admin_socket(),
+      " --mesh=m --virtual-node=client --netns=", pod_path,
+      " -- sh -c \"getent hosts product.m.local; curl -s "
+      "'http://product.m.local:8080/[1-40]'\""));
+  EXPECT_TRUE(absl::StrContains(out, "127.128.")) << out;
+  int v1 = Count(out, "product-v1"), v1_pod = Count(out, "product-v1-pod"),
+      v2 = Count(out, "product-v2");
+  EXPECT_EQ(v1 + v1_pod + v2, 40) << out;
+  EXPECT_GT(v1_pod, 0) << out;  // the endpoint inside the pod serves too
+  EXPECT_EQ(v2, 4);
+  EXPECT_TRUE(
+      absl::StrContains(node_.AdminJson("/workloads").dump(), pod_path));
+}
+
 // DESIGN's lifecycle: a new agent takes the listeners over while the old
 // one drains, and wrk, running all along, sees no failed request.
 TEST_F(NodeE2eTest, RestartUnderWrkFailsNoRequest) {

@@ -230,11 +230,20 @@ absl::StatusOr<UniqueFd> ListenTcp(const SocketAddress& addr, int backlog,
   return fd;
 }
 
-absl::StatusOr<UniqueFd> ConnectTcp(const SocketAddress& addr, uint32_t mark) {
+absl::StatusOr<UniqueFd> ConnectTcp(const SocketAddress& addr, uint32_t mark,
+                                    const SocketAddress* source) {
   const std::string where = absl::StrCat("connect to ", addr.ToString());
   absl::StatusOr<UniqueFd> made = NewTcpSocket(addr, mark, where);
   if (!made.ok()) return made.status();
   UniqueFd fd = std::move(*made);
+  if (source != nullptr) {
+    int one = 1;
+    ::setsockopt(fd.get(), IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one,
+                 sizeof(one));
+    if (::bind(fd.get(), source->addr(), source->addr_len()) != 0)
+      return absl::ErrnoToStatus(
+          errno, absl::StrCat(where, " from ", source->ToString()));
+  }
   if (::connect(fd.get(), addr.addr(), addr.addr_len()) != 0 &&
       errno != EINPROGRESS) {
     return absl::ErrnoToStatus(errno, where);

@@ -65,8 +65,12 @@ absl::StatusOr<UniqueFd> ListenUnix(const std::string& path, int backlog);
 // Starts a non-blocking connect. The connection is usually still in progress
 // on return: wait for EPOLLOUT, then check SocketError().
 // A non-zero `mark` is set (SO_MARK) before the connect.
+// With `source`, the socket is bound to that address first, with
+// IP_BIND_ADDRESS_NO_PORT: the port is chosen at connect() for the whole
+// 4-tuple, so many source addresses do not each reserve a port.
 absl::StatusOr<UniqueFd> ConnectTcp(const SocketAddress& addr,
-                                    uint32_t mark = 0);
+                                    uint32_t mark = 0,
+                                    const SocketAddress* source = nullptr);
 
 // The pending error of a socket (SO_ERROR), e.g. the result of a connect.
 absl::Status SocketError(int fd);

@@ -395,6 +395,29 @@ absl::StatusOr<net::UniqueFd> Worker::ConnectUpstream(
     const net::SocketAddress& ep) {
   // The mark is a second guard beside the cgroup: the datapath skips
   // marked sockets.
+  // To a loopback endpoint every connection would come from 127.0.0.1,
+  // which caps connections to one endpoint at the ephemeral port range.
+  // Spreading the source over 127.255.<worker>.1-250 multiplies the 4-tuples
+  // (the sources are loopback too; the mark and the cgroup still say it is
+  // the agent).
+  if (ep.family() == AF_INET) {
+    const auto* v4 = reinterpret_cast<const sockaddr_in*>(ep.addr());
+    if ((ntohl(v4->sin_addr.s_addr) >> 24) == 127) {
+      sockaddr_in src{};
+      src.sin_family = AF_INET;
+      src.sin_addr.s_addr =
+          htonl((127u << 24) | (255u << 16) | ((id_ & 0xff) << 8) |
+                (1 + (next_source_++ % 250)));
+      auto source = net::SocketAddress::FromSockaddr(
+          reinterpret_cast<const sockaddr*>(&src), sizeof(src));
+      if (source.ok()) {
+        auto fd = net::ConnectTcp(ep, options_.socket_mark, &*source);
+        if (!fd.ok()) return fd.status();
+        SetNoDelay(fd->get());
+        return fd;
+      }
+    }
+  }
   auto fd = net::ConnectTcp(ep, options_.socket_mark);
   if (!fd.ok()) return fd.status();
   SetNoDelay(fd->get());

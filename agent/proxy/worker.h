@@ -210,6 +210,7 @@ class Worker {
   std::vector<RoundRobin> round_robin_;  // by cluster
   absl::flat_hash_map<EndpointKey, EndpointState> endpoints_;
   std::vector<std::unique_ptr<Listener>> listeners_;
+  uint32_t next_source_ = 0;  // spreads loopback source addresses
   bool accepting_ = true;
   bool draining_ = false;
   bool bind_retry_pending_ = false;

@@ -25,6 +25,7 @@
 #include "agent/net/unique_fd.h"
 #include "agent/node_controller.h"
 #include "agent/proxy/proxy.h"
+#include "agent/stats/process_metrics.h"
 #include "glog/logging.h"
 #include "nlohmann/json.hpp"
 
@@ -147,11 +148,16 @@ void RegisterAdminEndpoints(admin::AdminServer* server,
   server->Handle(
       "GET", "/metrics", [dp, model, proxy, node](const AdminRequest&) {
         stats::PrometheusText text;
-        if (auto s = datapath::RenderDatapathMetrics(*dp, &text); !s.ok())
+        auto namer = [node](uint32_t wid, uint32_t sid) {
+          return node->CounterLabels(wid, sid);
+        };
+        if (auto s = datapath::RenderDatapathMetrics(*dp, &text, namer);
+            !s.ok())
           return AdminResponse{500, "text/plain", s.ToString() + "\n"};
         RenderModelMetrics(*model, &text);
         proxy->RenderMetrics(&text);
         node->RenderMetrics(&text);
+        stats::RenderProcessMetrics(&text);
         return AdminResponse{200, "text/plain; version=0.0.4", text.Take()};
       });
   server->Handle(

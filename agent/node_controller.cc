@@ -328,6 +328,28 @@ void NodeController::RenderMetrics(stats::PrometheusText* out) const {
   }
 }
 
+stats::Labels NodeController::CounterLabels(uint32_t workload_id,
+                                            uint32_t service_id) const {
+  std::string mesh, source = workload_id == 0 ? "unknown" : "", service;
+  auto vn = registry_.virtual_node_names().find(workload_id);
+  if (vn != registry_.virtual_node_names().end()) {
+    mesh = vn->second.first;
+    source = vn->second.second;
+  }
+  if (vips_ != nullptr) {
+    for (const auto& [key, v] : vips_->vips()) {
+      if (v.service_id != service_id) continue;
+      size_t slash = key.find('/');
+      if (mesh.empty()) mesh = key.substr(0, slash);
+      service = key.substr(slash + 1);
+      break;
+    }
+  }
+  return {{"mesh", mesh},
+          {"source_virtual_node", source},
+          {"virtual_service", service}};
+}
+
 nlohmann::json NodeController::StatsJson() const {
   const auto& c = writer_.counts();
   nlohmann::json j = {{"workloads", registry_.workloads().size()},

@@ -43,6 +43,8 @@ class NodeController {
   void Drain();
 
   void RenderMetrics(stats::PrometheusText* out) const;
+  // Labels for the datapath's (workload id, service id) counters.
+  stats::Labels CounterLabels(uint32_t workload_id, uint32_t service_id) const;
   nlohmann::json StatsJson() const;
   const workload::WorkloadRegistry& registry() const { return registry_; }
 

@@ -32,7 +32,8 @@ constexpr CounterFamily kCounterFamilies[] = {
 }  // namespace
 
 absl::Status RenderDatapathMetrics(const Datapath& datapath,
-                                   stats::PrometheusText* out) {
+                                   stats::PrometheusText* out,
+                                   const CounterNamer& namer) {
   auto stats = datapath.maps().ReadStats();
   if (!stats.ok()) return stats.status();
   const auto& names = StatNames();
@@ -46,11 +47,15 @@ absl::Status RenderDatapathMetrics(const Datapath& datapath,
   if (!counters.ok()) return counters.status();
   for (const auto& f : kCounterFamilies) {
     out->Family(f.name, "counter", f.help);
-    for (const auto& [key, totals] : *counters)
-      out->Sample(f.name,
-                  {{"source_workload_id", absl::StrCat(key.first)},
-                   {"service_id", absl::StrCat(key.second)}},
-                  totals.*(f.field));
+    for (const auto& [key, totals] : *counters) {
+      stats::Labels labels = {{"source_workload_id", absl::StrCat(key.first)},
+                              {"service_id", absl::StrCat(key.second)}};
+      if (namer) {
+        stats::Labels names = namer(key.first, key.second);
+        labels.insert(labels.end(), names.begin(), names.end());
+      }
+      out->Sample(f.name, labels, totals.*(f.field));
+    }
   }
   out->Family("nodemesh_bpf_datapath_info", "gauge",
               "The pinned datapath: how this agent found it, its layout");

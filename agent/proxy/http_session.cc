@@ -263,6 +263,7 @@ void HttpSession::ResetExchange() {
   response_upgrade_ = false;
   status_ = 0;
   last_failure_ = LocalReason::kConnectFailure;
+  exchange_ = ExchangeCounters{};
 }
 
 void HttpSession::OnHeaders(const http::MessageHead& head) {
@@ -479,6 +480,7 @@ void HttpSession::SendToUpstream(std::string_view framed) {
 
 void HttpSession::OnBody(std::string_view data) {
   if (state_ != State::kForwarding || data.empty()) return;
+  exchange_.request_bytes += data.size();
   if (request_chunked_) {
     frame_.clear();
     http::AppendChunk(data, &frame_);
@@ -553,6 +555,7 @@ bool HttpSession::CanRetry() const {
 
 void HttpSession::Retry() {
   ++worker_->stats().retries;
+  ++exchange_.retries;
   StartAttempt();
 }
 
@@ -647,6 +650,7 @@ void HttpSession::OnResponseHead(const http::MessageHead& head) {
 
 void HttpSession::OnResponseBody(std::string_view data) {
   if (!response_started_ || data.empty()) return;
+  exchange_.response_bytes += data.size();
   if (response_chunked_) {
     http::AppendChunk(data, &out_);
   } else {
@@ -689,8 +693,14 @@ void HttpSession::Record(int status) {
   if (target_ == nullptr) return;
   WorkerStats::TargetKey key{source_, target_->labels.get()};
   ++s.requests[{key, status}];
-  s.durations[key].Record(
+  TargetCounters& t = s.targets[key];
+  t.duration.Record(
       std::chrono::duration<double>(worker_->Now() - start_).count());
+  t.retries += exchange_.retries;
+  t.timeouts += exchange_.timeouts;
+  t.request_bytes += exchange_.request_bytes;
+  t.response_bytes += exchange_.response_bytes;
+  exchange_ = ExchangeCounters{};  // a request is recorded once
 }
 
 void HttpSession::Reply(LocalReason reason, int status) {
@@ -761,6 +771,7 @@ void HttpSession::StartTunnel() {
 // client can only see the response cut short.
 void HttpSession::Expire(LocalReason reason) {
   ++worker_->stats().timeouts;
+  ++exchange_.timeouts;
   if (response_started_) {
     Close();
   } else {
@@ -782,6 +793,7 @@ void HttpSession::OnTick(Clock::time_point now) {
     }
     if (now >= try_deadline_ && !response_started_) {
       ++worker_->stats().timeouts;
+      ++exchange_.timeouts;
       try_deadline_ = Clock::time_point::max();
       if (upstream_ != nullptr) {
         upstream_->Detach(false);

@@ -109,6 +109,11 @@ class HttpSession final : public WorkerObject,
   const compile::HttpRouteEntry* route_ = nullptr;
   const compile::WeightedCluster* target_ = nullptr;
   const std::string* source_ = nullptr;  // source_virtual_node label
+  // This exchange's share of the per-target counters, added at Record.
+  struct ExchangeCounters {
+    uint64_t retries = 0, timeouts = 0, request_bytes = 0, response_bytes = 0;
+  };
+  ExchangeCounters exchange_;
   // Draining: an idle connection is closed after this grace.
   static constexpr Millis kDrainIdleGrace{1000};
   Clock::time_point drain_close_at_ = Clock::time_point::max();

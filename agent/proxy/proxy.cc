@@ -226,8 +226,9 @@ void Proxy::RenderMetrics(stats::PrometheusText* out) const {
   }
   out->Family("nodemesh_request_duration_seconds", "histogram",
               "Time from request head to response end, by route target");
-  for (const auto& [labels_ptr, h] : s.durations) {
-    stats::Labels base = RouteLabelSet(labels_ptr);
+  for (const auto& [key, t] : s.targets) {
+    const DurationHistogram& h = t.duration;
+    stats::Labels base = RouteLabelSet(key);
     uint64_t cumulative = 0;
     for (size_t i = 0; i < h.counts.size(); ++i) {
       cumulative += h.counts[i];
@@ -239,6 +240,49 @@ void Proxy::RenderMetrics(stats::PrometheusText* out) const {
     }
     out->Sample("nodemesh_request_duration_seconds_sum", base, h.sum);
     out->Sample("nodemesh_request_duration_seconds_count", base, h.count);
+  }
+  // Per-target counters; the unlabelled totals above count the same events
+  // for the whole proxy (TCP included).
+  struct TargetFamily {
+    const char* name;
+    const char* help;
+    uint64_t TargetCounters::*value;
+  };
+  static constexpr TargetFamily kTargetFamilies[] = {
+      {"nodemesh_request_retries_total", "Retries, by route target",
+       &TargetCounters::retries},
+      {"nodemesh_request_timeouts_total",
+       "Requests that hit a timeout (per request, per try, idle), by route "
+       "target",
+       &TargetCounters::timeouts},
+      {"nodemesh_request_bytes_total",
+       "Request body bytes forwarded, by route target",
+       &TargetCounters::request_bytes},
+      {"nodemesh_response_bytes_total",
+       "Response body bytes returned, by route target",
+       &TargetCounters::response_bytes},
+  };
+  for (const TargetFamily& f : kTargetFamilies) {
+    out->Family(f.name, "counter", f.help);
+    for (const auto& [key, t] : s.targets)
+      out->Sample(f.name, RouteLabelSet(key), t.*f.value);
+  }
+  // Endpoints per cluster, as service discovery and the registry give them
+  // (every endpoint counts as healthy until outlier detection and health
+  // checks can say otherwise).
+  out->Family("nodemesh_upstream_endpoints", "gauge",
+              "Endpoints of each virtual node listener, by health");
+  if (published_ != nullptr) {
+    const auto& clusters = published_->config->clusters;
+    for (size_t i = 0; i < clusters.size(); ++i) {
+      const auto& eps = published_->endpoints[i];
+      out->Sample("nodemesh_upstream_endpoints",
+                  {{"mesh", clusters[i].mesh},
+                   {"virtual_node", clusters[i].virtual_node},
+                   {"port", std::to_string(clusters[i].port)},
+                   {"health", "healthy"}},
+                  eps ? eps->size() : 0);
+    }
   }
   out->Family("nodemesh_dns_resolution_failures_total", "counter",
               "dns service discovery lookups that failed");
@@ -264,11 +308,28 @@ nlohmann::json Proxy::StatsJson() const {
                       {"code", key.second},
                       {"requests", n}});
   }
+  nlohmann::json targets = nlohmann::json::array();
+  for (const auto& [key, t] : s.targets) {
+    const compile::RouteLabels& l = *key.second;
+    targets.push_back(
+        {{"mesh", l.mesh},
+         {"source_virtual_node", key.first ? *key.first : std::string()},
+         {"virtual_service", l.virtual_service},
+         {"route", l.route},
+         {"target_virtual_node", l.target_virtual_node},
+         {"requests", t.duration.count},
+         {"duration_seconds_sum", t.duration.sum},
+         {"retries", t.retries},
+         {"timeouts", t.timeouts},
+         {"request_bytes", t.request_bytes},
+         {"response_bytes", t.response_bytes}});
+  }
   nlohmann::json out = {{"workers", workers_.size()}};
   for (const ScalarStat& stat : kScalarStats)
     out[std::string(stat.name.substr(kMetricPrefix.size()))] = s.*stat.value;
   out["local_replies"] = local;
   out["requests"] = routes;
+  out["targets"] = targets;
   out["config_warnings"] = warnings_;
   return out;
 }

@@ -19,6 +19,14 @@ void DurationHistogram::Merge(const DurationHistogram& other) {
   count += other.count;
 }
 
+void TargetCounters::Merge(const TargetCounters& o) {
+  duration.Merge(o.duration);
+  retries += o.retries;
+  timeouts += o.timeouts;
+  request_bytes += o.request_bytes;
+  response_bytes += o.response_bytes;
+}
+
 void WorkerStats::Merge(const WorkerStats& o) {
   downstream_cx_total += o.downstream_cx_total;
   downstream_cx_active += o.downstream_cx_active;
@@ -38,7 +46,7 @@ void WorkerStats::Merge(const WorkerStats& o) {
   for (size_t i = 0; i < local_replies.size(); ++i)
     local_replies[i] += o.local_replies[i];
   for (const auto& [k, v] : o.requests) requests[k] += v;
-  for (const auto& [k, v] : o.durations) durations[k].Merge(v);
+  for (const auto& [k, v] : o.targets) targets[k].Merge(v);
 }
 
 }  // namespace nodemesh::proxy

@@ -28,6 +28,17 @@ struct DurationHistogram {
   void Merge(const DurationHistogram& other);
 };
 
+// What one route target saw (labels: mesh, source_virtual_node,
+// virtual_service, route, target_virtual_node).
+struct TargetCounters {
+  DurationHistogram duration;
+  uint64_t retries = 0;
+  uint64_t timeouts = 0;        // per-request, per-try and idle
+  uint64_t request_bytes = 0;   // request bodies forwarded
+  uint64_t response_bytes = 0;  // response bodies returned
+  void Merge(const TargetCounters& other);
+};
+
 struct WorkerStats {
   uint64_t downstream_cx_total = 0;
   uint64_t downstream_cx_active = 0;
@@ -53,7 +64,7 @@ struct WorkerStats {
   using TargetKey = std::pair<const std::string*, const compile::RouteLabels*>;
   using RequestKey = std::pair<TargetKey, int>;
   absl::flat_hash_map<RequestKey, uint64_t> requests;
-  absl::flat_hash_map<TargetKey, DurationHistogram> durations;
+  absl::flat_hash_map<TargetKey, TargetCounters> targets;
 
   void Merge(const WorkerStats& other);
 };

@@ -481,6 +481,18 @@ nginx=$(nginx -v 2>&1 | sed 's/.*nginx\///')
 haproxy=$(haproxy -v | head -1 | awk '{print $3}')
 EOF
 
+# Benchmarks on a shared box: say how busy it was before we started.
+busy_pct() { # over 2 s, all CPUs: 100 - idle%
+  local a b
+  a=($(head -1 /proc/stat)); sleep 2; b=($(head -1 /proc/stat))
+  local tot=0 i
+  for i in 1 2 3 4 5 6 7 8; do tot=$((tot + b[i] - a[i])); done
+  echo $((100 - 100 * (b[4] - a[4] + b[5] - a[5]) / (tot > 0 ? tot : 1)))
+}
+BUSY=$(busy_pct)
+echo "busy_before_pct=$BUSY" >> "$RUN/meta.env"
+((BUSY <= 10)) || log "warning: the machine was ${BUSY}% busy before the run: expect noisy numbers"
+
 log "warm-up (${WARMUP}s per scenario, discarded)"
 for s in "${SCEN[@]}"; do
   client_prefix "$s"
@@ -561,7 +573,8 @@ print(f"Kernel {meta['kernel']}, {meta['nproc']} CPUs ({meta['cpu_model']}); ngi
       f"({meta['dur']} s at -c{conns}, {meta['lat_dur']} s at -c1), medians; x direct is the median "
       f"of per-round ratios. Client on CPU {meta['client_cpu']}, server on CPU {meta['server_cpu']}, "
       f"agent (--workers={meta['agent_workers']}) and HAProxy (nbthread 1) on CPU {meta['proxy_cpu']}. "
-      f"Load average (1/5/15 min) at start {meta['load_start']}, at end {meta.get('load_end', '?')}.")
+      f"Load average (1/5/15 min) at start {meta['load_start']}, at end {meta.get('load_end', '?')}; "
+      f"CPU busy in the 2 s before the run: {meta.get('busy_before_pct', '?')}%.")
 print()
 print("| wrk | path | req/s | x direct | p50 µs | p99 µs | proxy CPU µs/req | errors |")
 print("|---|---|---:|---:|---:|---:|---:|---:|")

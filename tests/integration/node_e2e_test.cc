@@ -148,6 +148,20 @@ TEST_F(NodeE2eTest, NamesResolveWeightsHoldAndMetricsCountEveryRequest) {
   EXPECT_EQ(MetricSum(metrics, "nodemesh_request_duration_seconds_count",
                       {"source_virtual_node=\"client\""}),
             200u);
+  // Each reply body is "product-vN\n": 11 bytes.
+  EXPECT_EQ(MetricSum(metrics, "nodemesh_response_bytes_total",
+                      {"source_virtual_node=\"client\""}),
+            200u * 11);
+  EXPECT_EQ(MetricSum(metrics, "nodemesh_upstream_endpoints",
+                      {"virtual_node=\"product-v1\"", "health=\"healthy\""}),
+            1u);
+  // The kernel's counters carry the same names: one connection, rewritten.
+  EXPECT_EQ(MetricSum(metrics, "nodemesh_bpf_service_rewrites_total",
+                      {"source_virtual_node=\"client\"",
+                       "virtual_service=\"product.m.local\""}),
+            1u)
+      << metrics;
+  EXPECT_GT(MetricSum(metrics, "process_resident_memory_bytes", {}), 0u);
   // The kernel saw the caller as workload "client" calling the service.
   std::string maps = node_.Run(
       absl::StrCat(NODEMESH_CTL_BIN, " --agent=http://", node_.admin(),

@@ -164,19 +164,19 @@ uint32_t AccessLogHeaderTable::Slot(HeaderSource source,
   return static_cast<uint32_t>(slots_.size() - 1);
 }
 
-void CapturedHeaders::Reset(const AccessLogHeaderTable* table) {
-  table_ = table;
-  table_id_ = table != nullptr ? table->id() : 0;
+void CapturedHeaders::Reset(const AccessLogHeaderTable& table) {
+  table_id_ = table.id();
   data_.clear();
-  spans_.assign(table != nullptr ? table->size() : 0, {kMissing, 0});
+  spans_.assign(table.size(), {kMissing, 0});
 }
 
-void CapturedHeaders::Capture(HeaderSource source,
+void CapturedHeaders::Capture(const AccessLogHeaderTable& table,
+                              HeaderSource source,
                               const http::HeaderList& headers) {
-  if (table_ == nullptr) return;
+  if (table.id() != table_id_ || table.size() != spans_.size()) return;
   for (uint32_t i = 0; i < spans_.size(); ++i) {
-    if (table_->source(i) != source || spans_[i].first != kMissing) continue;
-    std::optional<std::string_view> v = headers.Get(table_->name(i));
+    if (table.source(i) != source || spans_[i].first != kMissing) continue;
+    std::optional<std::string_view> v = headers.Get(table.name(i));
     if (!v) continue;
     spans_[i] = {static_cast<uint32_t>(data_.size()),
                  static_cast<uint32_t>(v->size())};

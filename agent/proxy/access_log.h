@@ -64,16 +64,18 @@ class AccessLogHeaderTable {
 // capacity is kept between requests.
 class CapturedHeaders {
  public:
-  // Forgets the previous exchange; `table` may be null (nothing captured).
-  void Reset(const AccessLogHeaderTable* table);
-  void Capture(HeaderSource source, const http::HeaderList& headers);
+  // Forgets the previous exchange and starts one under `table`.
+  void Reset(const AccessLogHeaderTable& table);
+  // Copies the fields of `headers` that `table` has slots for in
+  // `source`; nothing when `table` is not the one of Reset.
+  void Capture(const AccessLogHeaderTable& table, HeaderSource source,
+               const http::HeaderList& headers);
   // The value in `slot` when it was captured under `table`; empty when
   // the message had no such field.
   std::string_view Get(const AccessLogHeaderTable& table, uint32_t slot) const;
 
  private:
   static constexpr uint32_t kMissing = UINT32_MAX;
-  const AccessLogHeaderTable* table_ = nullptr;
   uint64_t table_id_ = 0;
   std::string data_;
   std::vector<std::pair<uint32_t, uint32_t>> spans_;  // offset, length

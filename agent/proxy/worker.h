@@ -16,6 +16,8 @@
 #include "agent/compile/proxy_config.h"
 #include "agent/net/event_loop.h"
 #include "agent/net/socket.h"
+#include "agent/proxy/access_log.h"
+#include "agent/proxy/access_log_files.h"
 #include "agent/proxy/load_balancer.h"
 #include "agent/proxy/proxy_stats.h"
 
@@ -156,6 +158,18 @@ class Worker {
 
   EndpointState& endpoint(const EndpointKey& key) { return endpoints_[key]; }
 
+  // Appends `entry` to its access logs in `config` (the one the request
+  // was routed with): `ingress` (the target virtual node's, -1: none) and
+  // the egress one, `egress` (a gateway's) or else the log of the caller
+  // named by entry.source. One line when both are the same path.
+  void WriteAccessLog(const compile::ProxyConfig& config,
+                      const AccessLogEntry& entry, int32_t ingress,
+                      int32_t egress);
+  // Unique in the process: the worker's id in the low bits.
+  uint64_t NextConnectionId() {
+    return (++connection_seq_ << kWorkerIdBits) | static_cast<uint64_t>(id_);
+  }
+
   // An idle pooled connection to `ep`, or a new one (connecting); null
   // when no socket could be made.
   // `*out_of_resources` says the failure was this proxy's (no descriptor
@@ -193,6 +207,8 @@ class Worker {
   void ForEachOpen(absl::FunctionRef<void(WorkerObject*)> fn);
   void CloseListeners();
 
+  static constexpr int kWorkerIdBits = 10;
+
   const int id_;
   const WorkerOptions options_;
   std::unique_ptr<net::EventLoop> loop_;
@@ -211,6 +227,9 @@ class Worker {
   std::vector<std::unique_ptr<WorkerObject>> retired_;
   std::vector<WorkerObject*> each_;  // ForEachOpen's copy, capacity kept
   WorkerStats stats_;
+  AccessLogFiles access_logs_{&stats_};
+  uint64_t connection_seq_ = 0;
+  int ticks_since_log_retry_ = 0;
   uint64_t rng_;
   Clock::time_point now_;
   bool now_valid_ = false;

@@ -40,10 +40,10 @@ class AccessLogTest : public ::testing::Test {
     response_.Add("x-envoy-upstream-service-time", "7");
     trailers_.Clear();
     trailers_.Add("grpc-status", "0");
-    captured_.Reset(&table_);
-    captured_.Capture(HeaderSource::kRequest, request_);
-    captured_.Capture(HeaderSource::kResponse, response_);
-    captured_.Capture(HeaderSource::kTrailer, trailers_);
+    captured_.Reset(table_);
+    captured_.Capture(table_, HeaderSource::kRequest, request_);
+    captured_.Capture(table_, HeaderSource::kResponse, response_);
+    captured_.Capture(table_, HeaderSource::kTrailer, trailers_);
     AccessLogEntry e;
     e.start_time = Start();
     e.method = "POST";
@@ -96,10 +96,10 @@ class AccessLogTest : public ::testing::Test {
   }
 
   AccessLogEntry Recapture(AccessLogEntry e) {
-    captured_.Reset(&table_);
-    captured_.Capture(HeaderSource::kRequest, request_);
-    captured_.Capture(HeaderSource::kResponse, response_);
-    captured_.Capture(HeaderSource::kTrailer, trailers_);
+    captured_.Reset(table_);
+    captured_.Capture(table_, HeaderSource::kRequest, request_);
+    captured_.Capture(table_, HeaderSource::kResponse, response_);
+    captured_.Capture(table_, HeaderSource::kTrailer, trailers_);
     e.headers = &captured_;
     return e;
   }

@@ -748,7 +748,11 @@ void HttpSession::LogExchange(int status) {
     e.upstream_transport_failure_reason = "connection_failure";
   // The egress log: a gateway's, or else the calling virtual node's,
   // found by e.source ("mesh/virtualNode"; empty: unknown).
-  e.source = {};  // TODO(lead): the caller's virtual node (source_workload)
+  if (info_.outbound) {
+    const ProxySnapshot& snap =
+        snap_ != nullptr ? *snap_ : *worker_->snapshot();
+    e.source = snap.SourceKey(info_.source_workload);
+  }
   int32_t egress =
       info_.outbound ? -1 : config.GatewayAccessLog(info_.listener_port);
   worker_->WriteAccessLog(config, e, ingress, egress);

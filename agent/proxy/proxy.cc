@@ -70,8 +70,11 @@ void Proxy::Republish() {
       for (const auto& ep : eps) list->push_back(ep.address);
       snap->endpoints[i] = std::move(list);
     }
-    for (const auto& [id, name] : registry_->virtual_node_names())
+    for (const auto& [id, name] : registry_->virtual_node_names()) {
       snap->sources[id] = intern(name.second);
+      snap->source_keys[id] =
+          intern(absl::StrCat(name.first, "/", name.second));
+    }
   }
   for (const compile::GatewayListener& g : config_->gateways)
     snap->gateway_sources.push_back(intern(g.virtual_gateway));

@@ -24,12 +24,14 @@ TcpSession::TcpSession(Worker* worker, net::UniqueFd downstream,
                        std::shared_ptr<const ProxySnapshot> snap,
                        const compile::VirtualHost* host,
                        const net::SocketAddress& peer,
-                       const std::optional<net::SocketAddress>& local)
+                       const std::optional<net::SocketAddress>& local,
+                       uint32_t source_workload)
     : worker_(worker),
       snap_(std::move(snap)),
       idle_timeout_(kDefaultTcpIdle),
       peer_(peer),
       local_(local),
+      source_workload_(source_workload),
       start_wall_(std::chrono::system_clock::now()),
       start_(worker->Now()) {
   down_.fd = std::move(downstream);
@@ -309,7 +311,7 @@ void TcpSession::LogConnection() {
     ingress = cluster.access_log;
   }
   if (route_ != nullptr) e.route_name = route_->name;
-  e.source = {};  // TODO(lead): the caller's virtual node, as in HttpSession
+  e.source = snap_->SourceKey(source_workload_);
   worker_->WriteAccessLog(config, e, ingress, -1);
 }
 

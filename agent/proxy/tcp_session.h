@@ -20,11 +20,13 @@ namespace nodemesh::proxy {
 class TcpSession final : public WorkerObject {
  public:
   // tcpRoute: routes `host` and connects.
-  // `peer` and `local` (where the client connected) are for the access log.
+  // `peer`, `local` (where the client connected) and `source_workload`
+  // (NM_SO_PEER_WORKLOAD) are for the access log.
   TcpSession(Worker* worker, net::UniqueFd downstream,
              std::shared_ptr<const ProxySnapshot> snap,
              const compile::VirtualHost* host, const net::SocketAddress& peer,
-             const std::optional<net::SocketAddress>& local);
+             const std::optional<net::SocketAddress>& local,
+             uint32_t source_workload);
   // Tunnel: both sides are connected; `to_downstream`/`to_upstream` are
   // bytes already read for the other side.
   TcpSession(Worker* worker, net::UniqueFd downstream, net::UniqueFd upstream,
@@ -74,6 +76,7 @@ class TcpSession final : public WorkerObject {
   // For the access log (tcpRoute connections only).
   net::SocketAddress peer_;
   std::optional<net::SocketAddress> local_;
+  uint32_t source_workload_ = 0;
   std::chrono::system_clock::time_point start_wall_;
   Clock::time_point start_;
   int32_t cluster_ = -1;

@@ -269,7 +269,7 @@ void Worker::OnAccept(Listener* l) {
       tcp_host = snapshot_->config->FindTcpHost(info.original_dst->port());
     if (tcp_host != nullptr) {
       Make<TcpSession>(this, std::move(*fd), snapshot_, tcp_host, info.peer,
-                       info.original_dst)
+                       info.original_dst, info.source_workload)
           ->Start();
     } else {
       Make<HttpSession>(this, std::move(*fd), info)->Start();

@@ -7,6 +7,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -38,10 +39,18 @@ struct ProxySnapshot {
   absl::flat_hash_map<uint32_t, const std::string*> sources;
   std::vector<const std::string*> gateway_sources;
   const std::string* unknown_source = nullptr;
+  // Workload id -> "mesh/virtualNode": the caller whose access log (its
+  // Envoy's egress) a request also goes to. Interned like `sources`.
+  absl::flat_hash_map<uint32_t, const std::string*> source_keys;
 
   const std::string* SourceOf(uint32_t workload_id) const {
     auto it = sources.find(workload_id);
     return it == sources.end() ? unknown_source : it->second;
+  }
+  // Empty when the workload is unknown.
+  std::string_view SourceKey(uint32_t workload_id) const {
+    auto it = source_keys.find(workload_id);
+    return it == source_keys.end() ? std::string_view() : *it->second;
   }
 };
 

@@ -422,6 +422,45 @@ TEST_F(ProxyAccessLogTest, LocalRepliesCarryEnvoysResponseFlags) {
   EXPECT_GT(j["tx"].get<int64_t>(), 0);  // the local reply's body
 }
 
+// A workload of "client" (nodemeshctl run) calls a service by name: the line
+// goes to the client's file (its Envoy's egress) and to the target's
+// (ingress), each in its own format.
+TEST_F(ProxyAccessLogTest, TheCallersAndTheTargetsFilesBothGetTheLine) {
+  const std::string client_log = dir_ + "/client.log";
+  const std::string product_log = dir_ + "/product.log";
+  auto registry_node = [](const std::string& name, uint16_t port,
+                          json backends) {
+    json spec = {{"listeners",
+                  {{{"portMapping", {{"port", port}, {"protocol", "http"}}}}}}};
+    if (!backends.empty()) spec["backends"] = backends;
+    return json{{"meshName", "m"}, {"virtualNodeName", name}, {"spec", spec}};
+  };
+  json model = {
+      appmesh::Mesh(),
+      WithLog(registry_node("client", 9471,
+                            {{{"virtualService",
+                               {{"virtualServiceName", "product.m.local"}}}}}),
+              {{"path", client_log},
+               {"format", {{"text", "egress %REQ(:PATH)% %RESPONSE_CODE%"}}}}),
+      WithLog(registry_node("product", kRouterPort, json::array()),
+              {{"path", product_log},
+               {"format", {{"text", "ingress %REQ(:PATH)% %RESPONSE_CODE%"}}}}),
+      appmesh::ServiceByNode("product.m.local", "product")};
+  ASSERT_TRUE(node_.Start(model));
+  node_.AddWorkloadUpstreams("m", "product",
+                             {{"product", kRouterPort, "127.0.0.71"}});
+  std::string code =
+      node_.RunAsWorkload("m", "client",
+                          absl::StrCat("curl -s -o /dev/null -w '%{http_code}' "
+                                       "http://product.m.local:",
+                                       kRouterPort, "/a"));
+  EXPECT_EQ(code, "200");
+  EXPECT_EQ(WaitLines(client_log, 1),
+            std::vector<std::string>{"egress /a 200"});
+  EXPECT_EQ(WaitLines(product_log, 1),
+            std::vector<std::string>{"ingress /a 200"});
+}
+
 TEST_F(ProxyAccessLogTest, ATcpConnectionLogsOneLineWhenItCloses) {
   Upstreams* up = node_.AddUpstreams({{"echo"}});
   const std::string log = dir_ + "/tcp.log";

@@ -17,6 +17,12 @@ bool AccessLogFiles::Open(File* f, bool log_errors) {
   // driver) must not stall the worker; regular files ignore it.
   int fd = ::open(f->path.c_str(),
                   O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0644);
+  // A socket cannot be opened through /dev/stdout (systemd's journal
+  // stream: ENXIO); the agent's own descriptor serves, blocking as it is.
+  if (fd < 0 && errno == ENXIO &&
+      (f->path == "/dev/stdout" || f->path == "/dev/stderr")) {
+    fd = ::fcntl(f->path == "/dev/stdout" ? 1 : 2, F_DUPFD_CLOEXEC, 0);
+  }
   if (fd < 0) {
     int err = errno;
     ++stats_->access_log_open_errors;

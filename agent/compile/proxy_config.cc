@@ -1,6 +1,7 @@
 #include "agent/compile/proxy_config.h"
 
 #include <algorithm>
+#include <filesystem>
 #include <map>
 #include <tuple>
 
@@ -142,6 +143,20 @@ const VirtualHost* ProxyConfig::FindTcpHost(uint16_t dst_port) const {
   return &virtual_hosts[it->second.front()];
 }
 
+int32_t ProxyConfig::NodeAccessLog(std::string_view mesh_and_node) const {
+  if (mesh_and_node.empty()) return -1;
+  auto it = access_log_by_node.find(
+      absl::string_view(mesh_and_node.data(), mesh_and_node.size()));
+  return it == access_log_by_node.end() ? -1 : static_cast<int32_t>(it->second);
+}
+
+int32_t ProxyConfig::GatewayAccessLog(uint16_t port) const {
+  for (const GatewayListener& g : gateways) {
+    if (g.port == port) return g.access_log;
+  }
+  return -1;
+}
+
 namespace {
 
 struct ClusterKey {
@@ -195,9 +210,61 @@ class Compiler {
     warnings_->push_back(absl::StrCat(id.ToString(), ": ", what));
   }
 
+  // Compiles a resource's `logging`; the index into access_logs, or -1.
+  int32_t AddAccessLog(const model::ResourceId& id,
+                       const std::optional<model::Logging>& logging) {
+    if (!logging || !logging->access_log || !logging->access_log->file)
+      return -1;
+    const model::FileAccessLog& file = *logging->access_log->file;
+    std::vector<std::string> problems;
+    AccessLogConfig log;
+    if (!file.format || (!file.format->text && !file.format->json)) {
+      log.format = proxy::AccessLogFormat::Text(
+          proxy::kDefaultAccessLogFormat, &out_->access_log_headers, &problems);
+    } else if (file.format->text) {
+      log.format = proxy::AccessLogFormat::Text(
+          *file.format->text, &out_->access_log_headers, &problems);
+    } else {
+      std::vector<std::pair<std::string, std::string>> fields;
+      for (const model::JsonFormatRef& f : *file.format->json)
+        fields.emplace_back(f.key, f.value);
+      if (fields.empty())
+        problems.push_back("format.json is empty; each line is {}");
+      log.format = proxy::AccessLogFormat::Json(
+          fields, &out_->access_log_headers, &problems);
+    }
+    for (const std::string& p : problems)
+      Warn(id, absl::StrCat("spec.logging.accessLog.file.", p));
+    auto& paths = out_->access_log_paths;
+    auto it = std::find(paths.begin(), paths.end(), file.path);
+    log.sink = static_cast<uint32_t>(it - paths.begin());
+    if (it == paths.end()) {
+      paths.push_back(file.path);
+      // The agent does not create directories: a typo must not scatter
+      // files over the host.
+      std::error_code ec;
+      std::filesystem::path dir =
+          std::filesystem::path(file.path).parent_path();
+      if (!dir.empty() && !std::filesystem::is_directory(dir, ec)) {
+        Warn(id,
+             absl::StrCat("spec.logging.accessLog.file.path ", file.path,
+                          ": directory ", dir.string(),
+                          " does not exist; nothing is logged there until "
+                          "it does (nodemesh_access_log_open_errors_total)"));
+      }
+    }
+    out_->access_logs.push_back(std::move(log));
+    return static_cast<int32_t>(out_->access_logs.size() - 1);
+  }
+
   void AddClusters(const model::Resource& r) {
     const auto& spec = std::get<model::VirtualNodeSpec>(r.spec);
     std::vector<uint16_t>& ports = node_ports_[{r.id.mesh, r.id.name}];
+    int32_t access_log = AddAccessLog(r.id, spec.logging);
+    if (access_log >= 0) {
+      out_->access_log_by_node[absl::StrCat(r.id.mesh, "/", r.id.name)] =
+          static_cast<uint32_t>(access_log);
+    }
     for (const model::Listener& l : spec.listeners) {
       Cluster c;
       c.mesh = r.id.mesh;
@@ -205,6 +272,7 @@ class Compiler {
       c.port = static_cast<uint16_t>(l.port_mapping.port);
       c.protocol = l.port_mapping.protocol;
       c.name = absl::StrCat(c.mesh, "/", c.virtual_node, ":", c.port);
+      c.access_log = access_log;
       if (spec.service_discovery && spec.service_discovery->dns) {
         const auto& dns = *spec.service_discovery->dns;
         c.dns_hostname = dns.hostname;
@@ -449,6 +517,7 @@ class Compiler {
     const auto& spec = std::get<model::VirtualGatewaySpec>(r.spec);
     const auto& routes =
         children_[{ResourceKind::kGatewayRoute, r.id.mesh, r.id.name}];
+    int32_t access_log = AddAccessLog(r.id, spec.logging);
     for (const model::VirtualGatewayListener& l : spec.listeners) {
       if (l.port_mapping.protocol != model::PortProtocol::kHttp) {
         Warn(r.id,
@@ -462,6 +531,7 @@ class Compiler {
       g.virtual_gateway = r.id.name;
       g.port = static_cast<uint16_t>(l.port_mapping.port);
       g.protocol = l.port_mapping.protocol;
+      g.access_log = access_log;
       for (const model::Resource* gr : routes) {
         const auto& gspec = std::get<model::GatewayRouteSpec>(gr->spec);
         if (!gspec.http_route) continue;

@@ -16,6 +16,7 @@
 #include "absl/status/statusor.h"
 #include "agent/model/snapshot.h"
 #include "agent/net/socket.h"
+#include "agent/proxy/access_log.h"
 #include "agent/proxy/path_rewrite.h"
 #include "agent/proxy/route_match.h"
 
@@ -47,6 +48,9 @@ struct Cluster {
   // smaller of the two.
   Millis per_request_timeout{0};
   Millis idle_timeout{0};
+  // The node's access log (its Envoy's ingress), index into
+  // ProxyConfig::access_logs; -1: none.
+  int32_t access_log = -1;
 };
 
 // The tighter of two timeouts where 0 means none.
@@ -139,6 +143,13 @@ struct GatewayListener {
   uint16_t port = 0;
   model::PortProtocol protocol = model::PortProtocol::kHttp;
   std::vector<GatewayRouteEntry> routes;  // sorted like HttpRouteEntry
+  int32_t access_log = -1;                // index into ProxyConfig::access_logs
+};
+
+// One VirtualNode's or VirtualGateway's `logging.accessLog.file`.
+struct AccessLogConfig {
+  uint32_t sink = 0;  // index into ProxyConfig::access_log_paths
+  std::shared_ptr<const proxy::AccessLogFormat> format;
 };
 
 struct ProxyConfig {
@@ -147,6 +158,14 @@ struct ProxyConfig {
   std::vector<VirtualHost> virtual_hosts;
   std::vector<GatewayListener> gateways;
   uint32_t route_slots = 0;  // HttpRouteEntry/TcpRouteEntry::index bound
+
+  // Access logs: each distinct path once (a worker opens one file each),
+  // the formats, and the header fields they read.
+  std::vector<std::string> access_log_paths;
+  std::vector<AccessLogConfig> access_logs;
+  proxy::AccessLogHeaderTable access_log_headers;
+  // "mesh/virtualNode" -> index into access_logs, for nodes that log.
+  absl::flat_hash_map<std::string, uint32_t> access_log_by_node;
 
   // "name" (lowercase) -> virtual hosts of that service, one per port.
   absl::flat_hash_map<std::string, std::vector<uint32_t>> by_name;
@@ -160,6 +179,10 @@ struct ProxyConfig {
   // The TCP virtual host a connection to `dst_port` means, when the port
   // names exactly one.
   const VirtualHost* FindTcpHost(uint16_t dst_port) const;
+  // The access log of virtual node "mesh/name"; -1: none.
+  int32_t NodeAccessLog(std::string_view mesh_and_node) const;
+  // The access log of the gateway listening on `port`; -1: none.
+  int32_t GatewayAccessLog(uint16_t port) const;
 };
 
 // Interns RouteLabels across compilations (main thread only).

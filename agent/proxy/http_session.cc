@@ -159,6 +159,9 @@ void HttpSession::Consume() {
     if (parser_.has_error()) {
       // Nothing after a bad request can be trusted: answer and close.
       close_after_flush_ = true;
+      if (state_ == State::kIdle)
+        log_.Begin(*worker_->snapshot()->config, nullptr, worker_->Now());
+      log_.AddFlags(kFlagDownstreamProtocolError);
       if (state_ == State::kForwarding && upstream_ != nullptr) {
         upstream_->Detach(false);
         upstream_ = nullptr;
@@ -170,6 +173,9 @@ void HttpSession::Consume() {
       state_ = State::kReplied;
       AppendLocalReply(LocalReason::kBadRequest, parser_.error().status, true,
                        false, &out_);
+      log_.LocalReply(LocalReason::kBadRequest,
+                      ReasonBody(LocalReason::kBadRequest).size());
+      LogExchange(parser_.error().status);
       ++worker_->stats()
             .local_replies[static_cast<size_t>(LocalReason::kBadRequest)];
       FlushDownstream();
@@ -214,6 +220,10 @@ void HttpSession::FlushDownstream() {
 void HttpSession::Close() {
   if (closed_) return;
   closed_ = true;
+  if (state_ == State::kForwarding) {
+    log_.FlagIfNone(kFlagDownstreamConnectionTermination);
+    LogExchange(response_started_ ? status_ : 0);
+  }
   if (upstream_ != nullptr) {
     upstream_->Detach(false);
     upstream_ = nullptr;
@@ -270,6 +280,7 @@ void HttpSession::OnHeaders(const http::MessageHead& head) {
   ResetExchange();
   ++worker_->stats().downstream_rq_total;
   start_ = worker_->Now();
+  log_.Begin(*worker_->snapshot()->config, &head, start_);
   state_ = State::kForwarding;
   method_.assign(head.method);
   is_head_ = head.method == "HEAD";
@@ -479,6 +490,7 @@ void HttpSession::SendToUpstream(std::string_view framed) {
 }
 
 void HttpSession::OnBody(std::string_view data) {
+  log_.RequestBody(data.size());
   if (state_ != State::kForwarding || data.empty()) return;
   exchange_.request_bytes += data.size();
   if (request_chunked_) {
@@ -500,6 +512,7 @@ void HttpSession::OnTrailers(const http::HeaderList& trailers) {
 
 void HttpSession::OnMessageComplete() {
   request_complete_ = true;
+  log_.RequestComplete(worker_->Now());
   if (!parser_.upgraded()) parser_.Pause();  // one request at a time
   if (state_ == State::kReplied) {
     FinishExchange();
@@ -563,6 +576,7 @@ void HttpSession::OnUpstreamFailure(UpstreamFailure failure) {
   upstream_ = nullptr;
   if (state_ != State::kForwarding) return;
   if (response_started_) {
+    log_.AddFlags(kFlagUpstreamConnectionTermination);
     Close();  // mid-response: the client must see the truncation
     return;
   }
@@ -603,6 +617,7 @@ void HttpSession::OnResponseHead(const http::MessageHead& head) {
   }
   response_started_ = true;
   status_ = status;
+  log_.ResponseHead(*snap_->config, head, worker_->Now());
   upstream_keep_alive_ = head.keep_alive;
   response_upgrade_ = status == 101 || (request_connect_ && status < 300);
   bool close = !request_keep_alive_ || draining_ ||
@@ -651,6 +666,7 @@ void HttpSession::OnResponseHead(const http::MessageHead& head) {
 void HttpSession::OnResponseBody(std::string_view data) {
   if (!response_started_ || data.empty()) return;
   exchange_.response_bytes += data.size();
+  log_.ResponseBody(data.size());
   if (response_chunked_) {
     http::AppendChunk(data, &out_);
   } else {
@@ -667,6 +683,7 @@ void HttpSession::OnResponseBody(std::string_view data) {
 
 void HttpSession::OnResponseTrailers(const http::HeaderList& trailers) {
   if (!response_started_ || !response_chunked_) return;
+  log_.ResponseTrailers(*snap_->config, trailers);
   AppendLastChunkWithTrailers(trailers, &fields_, &out_);
   response_trailers_done_ = true;
 }
@@ -689,6 +706,7 @@ void HttpSession::OnResponseComplete() {
 }
 
 void HttpSession::Record(int status) {
+  LogExchange(status);
   WorkerStats& s = worker_->stats();
   if (target_ == nullptr) return;
   WorkerStats::TargetKey key{source_, target_->labels.get()};
@@ -703,6 +721,53 @@ void HttpSession::Record(int status) {
   exchange_ = ExchangeCounters{};  // a request is recorded once
 }
 
+void HttpSession::LogExchange(int status) {
+  AccessLogEntry e;
+  if (!log_.Finish(worker_->Now(), &e)) return;
+  // route_ and target_ belong to snap_; a request refused before routing
+  // has none and logs under the current config.
+  const compile::ProxyConfig& config =
+      snap_ != nullptr ? *snap_->config : *worker_->snapshot()->config;
+  log_.FillConnection(worker_, info_, &e);
+  e.response_code = status;
+  if (e.response_code_details.empty() && response_started_)
+    e.response_code_details = "via_upstream";
+  int32_t ingress = -1;
+  if (target_ != nullptr) {
+    // Routed: the upstream head was built with these.
+    e.request_id = request_id_;
+    e.forwarded_for = xff_;
+    const compile::Cluster& cluster = config.clusters[target_->cluster];
+    e.upstream_cluster = cluster.name;
+    ingress = cluster.access_log;
+  }
+  if (route_ != nullptr) {
+    e.route_name = route_->name;
+    const compile::RetryPolicy& p = route_->retry;
+    constexpr uint32_t kUpstreamFailure =
+        kFlagUpstreamConnectFailure | kFlagUpstreamConnectionTermination |
+        kFlagUpstreamRequestTimeout | kFlagUpstreamProtocolError;
+    if (p.max_retries > 0 && attempts_ > p.max_retries &&
+        ((e.response_flags & kUpstreamFailure) != 0 ||
+         p.RetriesStatus(status))) {
+      e.response_flags |= kFlagUpstreamRetryLimitExceeded;
+    }
+  }
+  if (!tried_.empty()) e.upstream_host = log_.UpstreamHost(tried_.back());
+  if (e.response_flags & kFlagUpstreamConnectFailure)
+    e.upstream_transport_failure_reason = "connection_failure";
+  // The egress log: a gateway's, or else the calling virtual node's,
+  // found by e.source ("mesh/virtualNode"; empty: unknown).
+  if (info_.outbound) {
+    const ProxySnapshot& snap =
+        snap_ != nullptr ? *snap_ : *worker_->snapshot();
+    e.source = snap.SourceKey(info_.source_workload);
+  }
+  int32_t egress =
+      info_.outbound ? -1 : config.GatewayAccessLog(info_.listener_port);
+  worker_->WriteAccessLog(config, e, ingress, egress);
+}
+
 void HttpSession::Reply(LocalReason reason, int status) {
   ++worker_->stats().local_replies[static_cast<size_t>(reason)];
   if (upstream_ != nullptr) {
@@ -710,6 +775,7 @@ void HttpSession::Reply(LocalReason reason, int status) {
     upstream_ = nullptr;
   }
   if (status == 0) status = ReasonStatus(reason);
+  log_.LocalReply(reason, is_head_ ? 0 : ReasonBody(reason).size());
   Record(status);
   bool close = !request_keep_alive_ || draining_ || request_upgrade_ ||
                (request_has_body_ && !request_complete_) ||
@@ -773,6 +839,7 @@ void HttpSession::Expire(LocalReason reason) {
   ++worker_->stats().timeouts;
   ++exchange_.timeouts;
   if (response_started_) {
+    log_.AddFlags(ReasonResponseFlags(reason));
     Close();
   } else {
     Reply(reason);

@@ -7,6 +7,7 @@
 
 #include "absl/container/inlined_vector.h"
 #include "agent/http/http1_parser.h"
+#include "agent/proxy/http_access_log.h"
 #include "agent/proxy/local_reply.h"
 #include "agent/proxy/upstream.h"
 #include "agent/proxy/worker.h"
@@ -84,6 +85,8 @@ class HttpSession final : public WorkerObject,
   void ResetExchange();
   void TrimBuffers();
   void Record(int status);
+  // Writes the exchange's access log line(s), once.
+  void LogExchange(int status);
 
   Worker* const worker_;
   net::UniqueFd fd_;
@@ -159,6 +162,7 @@ class HttpSession final : public WorkerObject,
   // The W3C traceparent forwarded upstream: the client's when valid, else
   // one generated here. Beside request_id_ for the access log.
   std::string traceparent_;
+  HttpExchangeLog log_;
 };
 
 }  // namespace nodemesh::proxy

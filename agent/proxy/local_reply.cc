@@ -38,6 +38,10 @@ int ReasonStatus(LocalReason reason) {
   return kReasons[static_cast<size_t>(reason)].status;
 }
 
+std::string_view ReasonBody(LocalReason reason) {
+  return kReasons[static_cast<size_t>(reason)].body;
+}
+
 void AppendLocalReply(LocalReason reason, int status, bool close,
                       bool head_request, std::string* out) {
   const ReasonInfo& info = kReasons[static_cast<size_t>(reason)];

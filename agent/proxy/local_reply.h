@@ -23,6 +23,8 @@ enum class LocalReason {
 
 std::string_view ReasonToken(LocalReason reason);
 int ReasonStatus(LocalReason reason);
+// The body AppendLocalReply sends for `reason`.
+std::string_view ReasonBody(LocalReason reason);
 
 // Appends a complete response: `status` (0: the reason's own), the reason
 // header, a short text body, and "Connection: close" when `close`.

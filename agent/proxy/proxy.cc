@@ -72,8 +72,11 @@ void Proxy::Republish() {
       for (const auto& ep : eps) list->push_back(ep.address);
       snap->endpoints[i] = std::move(list);
     }
-    for (const auto& [id, name] : registry_->virtual_node_names())
+    for (const auto& [id, name] : registry_->virtual_node_names()) {
       snap->sources[id] = intern(name.second);
+      snap->source_keys[id] =
+          intern(absl::StrCat(name.first, "/", name.second));
+    }
   }
   for (const compile::GatewayListener& g : config_->gateways)
     snap->gateway_sources.push_back(intern(g.virtual_gateway));
@@ -189,6 +192,16 @@ constexpr ScalarStat kScalarStats[] = {
      "Bytes read from clients", &WorkerStats::bytes_received},
     {"nodemesh_downstream_bytes_sent_total", false, "Bytes written to clients",
      &WorkerStats::bytes_sent},
+    {"nodemesh_access_log_lines_total", false,
+     "Access log lines written (a request logged to two paths is two)",
+     &WorkerStats::access_log_lines},
+    {"nodemesh_access_log_write_errors_total", false,
+     "Access log writes that failed; their lines are dropped",
+     &WorkerStats::access_log_write_errors},
+    {"nodemesh_access_log_open_errors_total", false,
+     "Access log files that could not be opened (per worker and attempt; "
+     "the log names the path)",
+     &WorkerStats::access_log_open_errors},
 };
 
 stats::Labels RouteLabelSet(const WorkerStats::TargetKey& key) {

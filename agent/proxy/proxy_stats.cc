@@ -43,6 +43,9 @@ void WorkerStats::Merge(const WorkerStats& o) {
   listener_errors += o.listener_errors;
   bytes_received += o.bytes_received;
   bytes_sent += o.bytes_sent;
+  access_log_lines += o.access_log_lines;
+  access_log_write_errors += o.access_log_write_errors;
+  access_log_open_errors += o.access_log_open_errors;
   for (size_t i = 0; i < local_replies.size(); ++i)
     local_replies[i] += o.local_replies[i];
   for (const auto& [k, v] : o.requests) requests[k] += v;

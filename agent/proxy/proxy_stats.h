@@ -55,6 +55,9 @@ struct WorkerStats {
   uint64_t listener_errors = 0;  // gateway listeners that could not bind
   uint64_t bytes_received = 0;   // from downstream
   uint64_t bytes_sent = 0;       // to downstream
+  uint64_t access_log_lines = 0;
+  uint64_t access_log_write_errors = 0;
+  uint64_t access_log_open_errors = 0;
   std::array<uint64_t, static_cast<size_t>(LocalReason::kCount)>
       local_replies{};
 

@@ -6,6 +6,8 @@
 
 #include <cerrno>
 
+#include "agent/proxy/access_log.h"
+
 namespace nodemesh::proxy {
 namespace {
 
@@ -20,8 +22,18 @@ constexpr Millis kDefaultTcpIdle = std::chrono::hours(1);
 
 TcpSession::TcpSession(Worker* worker, net::UniqueFd downstream,
                        std::shared_ptr<const ProxySnapshot> snap,
-                       const compile::VirtualHost* host)
-    : worker_(worker), snap_(std::move(snap)), idle_timeout_(kDefaultTcpIdle) {
+                       const compile::VirtualHost* host,
+                       const net::SocketAddress& peer,
+                       const std::optional<net::SocketAddress>& local,
+                       uint32_t source_workload)
+    : worker_(worker),
+      snap_(std::move(snap)),
+      idle_timeout_(kDefaultTcpIdle),
+      peer_(peer),
+      local_(local),
+      source_workload_(source_workload),
+      start_wall_(std::chrono::system_clock::now()),
+      start_(worker->Now()) {
   down_.fd = std::move(downstream);
   if (!host->tcp_routes.empty()) {
     route_ = &host->tcp_routes.front();
@@ -60,6 +72,7 @@ void TcpSession::Start() {
   if (connecting_) {
     if (route_ != nullptr)
       target_ = worker_->PickTarget(route_->targets, route_->index);
+    if (target_ != nullptr) cluster_ = static_cast<int32_t>(target_->cluster);
     if (target_ != nullptr) {
       // The target listener's idle timeout tightens the route's.
       Millis listener = snap_->config->clusters[target_->cluster].idle_timeout;
@@ -87,9 +100,11 @@ void TcpSession::Start() {
 void TcpSession::Connect() {
   while (true) {
     if (target_ == nullptr || attempts_ >= kMaxConnectAttempts) {
-      ++worker_->stats().local_replies[static_cast<size_t>(
-          target_ == nullptr || attempts_ == 0 ? LocalReason::kNoHealthyUpstream
-                                               : LocalReason::kConnectFailure)];
+      LocalReason reason = target_ == nullptr || attempts_ == 0
+                               ? LocalReason::kNoHealthyUpstream
+                               : LocalReason::kConnectFailure;
+      ++worker_->stats().local_replies[static_cast<size_t>(reason)];
+      log_flags_ |= ReasonResponseFlags(reason);
       Close();
       return;
     }
@@ -202,6 +217,7 @@ void TcpSession::Pump(Side* from, Side* to) {
   }
   if (from == &down_) {
     worker_->stats().bytes_received += static_cast<uint64_t>(n);
+    bytes_received_ += n;
   }
   if (to->out_off == to->out.size()) {
     to->out.clear();
@@ -220,7 +236,10 @@ bool TcpSession::Flush(Side* to, Side* from) {
       Close();
       return false;
     }
-    if (to == &down_) worker_->stats().bytes_sent += static_cast<uint64_t>(n);
+    if (to == &down_) {
+      worker_->stats().bytes_sent += static_cast<uint64_t>(n);
+      bytes_sent_ += n;
+    }
     to->out_off += static_cast<size_t>(n);
   }
   if (to->pending() == 0) {
@@ -248,6 +267,7 @@ void TcpSession::OnTick(Clock::time_point now) {
 void TcpSession::Close() {
   if (closed_) return;
   closed_ = true;
+  if (counted_tcp_) LogConnection();
   for (Side* s : {&down_, &up_}) {
     if (s->registered) worker_->loop()->Remove(s->fd.get());
     s->fd.Reset();
@@ -255,6 +275,44 @@ void TcpSession::Close() {
   --worker_->stats().downstream_cx_active;
   if (counted_tcp_) --worker_->stats().tcp_cx_active;
   worker_->Retire(this);
+}
+
+void TcpSession::LogConnection() {
+  const compile::ProxyConfig& config = *snap_->config;
+  if (config.access_logs.empty()) return;
+  AccessLogEntry e;
+  e.start_time = start_wall_;
+  e.response_flags = log_flags_;
+  e.bytes_received = bytes_received_;
+  e.bytes_sent = bytes_sent_;
+  e.duration_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      worker_->Now() - start_)
+                      .count();
+  std::string remote = peer_.ToString();
+  std::string remote_ip = remote.substr(0, remote.rfind(':'));
+  if (remote_ip.size() > 1 && remote_ip.front() == '[')
+    remote_ip = remote_ip.substr(1, remote_ip.size() - 2);
+  std::string local = local_ ? local_->ToString() : std::string();
+  e.downstream_remote_address = remote;
+  e.downstream_remote_address_without_port = remote_ip;
+  e.downstream_local_address = local;
+  e.connection_id = worker_->NextConnectionId();
+  std::string upstream;
+  if (!tried_.empty() && !connecting_) {
+    upstream = tried_.back().ToString();
+    e.upstream_host = upstream;
+  }
+  if (log_flags_ & kFlagUpstreamConnectFailure)
+    e.upstream_transport_failure_reason = "connection_failure";
+  int32_t ingress = -1;
+  if (cluster_ >= 0) {
+    const compile::Cluster& cluster = config.clusters[cluster_];
+    e.upstream_cluster = cluster.name;
+    ingress = cluster.access_log;
+  }
+  if (route_ != nullptr) e.route_name = route_->name;
+  e.source = snap_->SourceKey(source_workload_);
+  worker_->WriteAccessLog(config, e, ingress, -1);
 }
 
 }  // namespace nodemesh::proxy

@@ -1,6 +1,8 @@
 #pragma once
 
+#include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "agent/net/unique_fd.h"
@@ -18,9 +20,13 @@ namespace nodemesh::proxy {
 class TcpSession final : public WorkerObject {
  public:
   // tcpRoute: routes `host` and connects.
+  // `peer`, `local` (where the client connected) and `source_workload`
+  // (NM_SO_PEER_WORKLOAD) are for the access log.
   TcpSession(Worker* worker, net::UniqueFd downstream,
              std::shared_ptr<const ProxySnapshot> snap,
-             const compile::VirtualHost* host);
+             const compile::VirtualHost* host, const net::SocketAddress& peer,
+             const std::optional<net::SocketAddress>& local,
+             uint32_t source_workload);
   // Tunnel: both sides are connected; `to_downstream`/`to_upstream` are
   // bytes already read for the other side.
   TcpSession(Worker* worker, net::UniqueFd downstream, net::UniqueFd upstream,
@@ -51,6 +57,8 @@ class TcpSession final : public WorkerObject {
   bool Flush(Side* to, Side* from);
   void UpdateInterest(Side* s, Side* peer);
   void Close();
+  // tcpRoute connections: one access log line when they close.
+  void LogConnection();
 
   Worker* const worker_;
   std::shared_ptr<const ProxySnapshot> snap_;
@@ -64,6 +72,17 @@ class TcpSession final : public WorkerObject {
   Millis idle_timeout_;
   Clock::time_point last_activity_;
   bool counted_tcp_ = false;
+
+  // For the access log (tcpRoute connections only).
+  net::SocketAddress peer_;
+  std::optional<net::SocketAddress> local_;
+  uint32_t source_workload_ = 0;
+  std::chrono::system_clock::time_point start_wall_;
+  Clock::time_point start_;
+  int32_t cluster_ = -1;
+  uint32_t log_flags_ = 0;
+  int64_t bytes_received_ = 0;
+  int64_t bytes_sent_ = 0;
 };
 
 }  // namespace nodemesh::proxy

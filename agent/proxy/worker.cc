@@ -152,6 +152,7 @@ absl::Status Worker::Start(std::shared_ptr<const ProxySnapshot> first) {
   loop_->SetAfterBatch([this] {
     retired_.clear();
     now_valid_ = false;
+    access_logs_.Flush();
   });
   loop_->AddTimer(kTick, [this] { Tick(); });
   thread_ = std::thread([this] { Run(); });
@@ -174,6 +175,7 @@ void Worker::Run() {
   ForEachOpen([](WorkerObject* obj) { obj->Abort(); });
   retired_.clear();
   CloseListeners();
+  access_logs_.Flush();
 }
 
 void Worker::Publish(std::shared_ptr<const ProxySnapshot> snapshot) {
@@ -191,6 +193,7 @@ void Worker::Apply(std::shared_ptr<const ProxySnapshot> snapshot) {
     balancers_.clear();
     balancers_.resize(config->route_slots);
     round_robin_.resize(config->clusters.size());
+    access_logs_.Sync(config->access_log_paths, id_ == 0);
     SyncGatewayListeners();
   }
 }
@@ -299,7 +302,9 @@ void Worker::OnAccept(Listener* l) {
     if (info.original_dst)
       tcp_host = snapshot_->config->FindTcpHost(info.original_dst->port());
     if (tcp_host != nullptr) {
-      Make<TcpSession>(this, std::move(*fd), snapshot_, tcp_host)->Start();
+      Make<TcpSession>(this, std::move(*fd), snapshot_, tcp_host, info.peer,
+                       info.original_dst, info.source_workload)
+          ->Start();
     } else {
       Make<HttpSession>(this, std::move(*fd), info)->Start();
     }
@@ -313,6 +318,11 @@ void Worker::Tick() {
     ticks_since_bind_ = 0;
     SyncGatewayListeners();
   }
+  if (access_logs_.has_failed() &&
+      ++ticks_since_log_retry_ >= kBindRetryTicks) {
+    ticks_since_log_retry_ = 0;
+    access_logs_.RetryFailed(id_ == 0);
+  }
   // Client connections (HTTP sessions and TCP sessions, tunnels included)
   // are exactly what downstream_cx_active counts.
   open_connections_.store(stats_.downstream_cx_active,
@@ -325,6 +335,29 @@ void Worker::Retire(WorkerObject* obj) {
   if (it == live_.end()) return;
   retired_.push_back(std::move(it->second));
   live_.erase(it);
+}
+
+void Worker::WriteAccessLog(const compile::ProxyConfig& config,
+                            const AccessLogEntry& entry, int32_t ingress,
+                            int32_t egress) {
+  if (egress < 0) egress = config.NodeAccessLog(entry.source);
+  const auto n = static_cast<int32_t>(config.access_logs.size());
+  const int32_t logs[2] = {ingress, egress};
+  for (int i = 0; i < 2; ++i) {
+    if (logs[i] < 0 || logs[i] >= n) continue;
+    const compile::AccessLogConfig& log = config.access_logs[logs[i]];
+    // The caller's and the target's Envoys writing to one file would be
+    // one process here: one line, in the target's format.
+    if (i == 1 && ingress >= 0 && ingress < n &&
+        config.access_logs[ingress].sink == log.sink) {
+      continue;
+    }
+    std::string* buffer =
+        access_logs_.Buffer(log.sink, config.access_log_paths[log.sink]);
+    if (buffer == nullptr) continue;
+    log.format->Append(entry, config.access_log_headers, buffer);
+    access_logs_.Commit(buffer);
+  }
 }
 
 const compile::WeightedCluster* Worker::PickTarget(

@@ -7,6 +7,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -16,6 +17,8 @@
 #include "agent/compile/proxy_config.h"
 #include "agent/net/event_loop.h"
 #include "agent/net/socket.h"
+#include "agent/proxy/access_log.h"
+#include "agent/proxy/access_log_files.h"
 #include "agent/proxy/load_balancer.h"
 #include "agent/proxy/proxy_stats.h"
 
@@ -36,10 +39,18 @@ struct ProxySnapshot {
   absl::flat_hash_map<uint32_t, const std::string*> sources;
   std::vector<const std::string*> gateway_sources;
   const std::string* unknown_source = nullptr;
+  // Workload id -> "mesh/virtualNode": the caller whose access log (its
+  // Envoy's egress) a request also goes to. Interned like `sources`.
+  absl::flat_hash_map<uint32_t, const std::string*> source_keys;
 
   const std::string* SourceOf(uint32_t workload_id) const {
     auto it = sources.find(workload_id);
     return it == sources.end() ? unknown_source : it->second;
+  }
+  // Empty when the workload is unknown.
+  std::string_view SourceKey(uint32_t workload_id) const {
+    auto it = source_keys.find(workload_id);
+    return it == source_keys.end() ? std::string_view() : *it->second;
   }
 };
 
@@ -162,6 +173,18 @@ class Worker {
 
   EndpointState& endpoint(const EndpointKey& key) { return endpoints_[key]; }
 
+  // Appends `entry` to its access logs in `config` (the one the request
+  // was routed with): `ingress` (the target virtual node's, -1: none) and
+  // the egress one, `egress` (a gateway's) or else the log of the caller
+  // named by entry.source. One line when both are the same path.
+  void WriteAccessLog(const compile::ProxyConfig& config,
+                      const AccessLogEntry& entry, int32_t ingress,
+                      int32_t egress);
+  // Unique in the process: the worker's id in the low bits.
+  uint64_t NextConnectionId() {
+    return (++connection_seq_ << kWorkerIdBits) | static_cast<uint64_t>(id_);
+  }
+
   // An idle pooled connection to `ep`, or a new one (connecting); null
   // when no socket could be made.
   // `*out_of_resources` says the failure was this proxy's (no descriptor
@@ -200,6 +223,8 @@ class Worker {
   void ForEachOpen(absl::FunctionRef<void(WorkerObject*)> fn);
   void CloseListeners();
 
+  static constexpr int kWorkerIdBits = 10;
+
   const int id_;
   const WorkerOptions options_;
   std::unique_ptr<net::EventLoop> loop_;
@@ -219,6 +244,9 @@ class Worker {
   std::vector<std::unique_ptr<WorkerObject>> retired_;
   std::vector<WorkerObject*> each_;  // ForEachOpen's copy, capacity kept
   WorkerStats stats_;
+  AccessLogFiles access_logs_{&stats_};
+  uint64_t connection_seq_ = 0;
+  int ticks_since_log_retry_ = 0;
   uint64_t rng_;
   Clock::time_point now_;
   bool now_valid_ = false;

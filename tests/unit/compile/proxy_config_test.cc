@@ -370,6 +370,77 @@ TEST(CompilePathRewriteTest, UnsetRewriteMeansAppMeshDefaults) {
   EXPECT_FALSE(CompilePathRewrite(r).ok());
 }
 
+TEST_F(ProxyConfigTest, AccessLogsOnePathOnceAndEachResourcesFormat) {
+  json m = Base();
+  auto with_log = [](json node, json file) {
+    node["spec"]["logging"]["accessLog"]["file"] = std::move(file);
+    return node;
+  };
+  m.push_back(with_log(Node("t", {9001}), {{"path", "/dev/stdout"}}));
+  m.push_back(with_log(
+      Node("j", {9002}),
+      {{"path", "/dev/stdout"},
+       {"format",
+        {{"json", {{{"key", "code"}, {"value", "%RESPONSE_CODE%"}}}}}}}));
+  m.push_back(with_log(Node("x", {9003, 9004}),
+                       {{"path", "/nonexistent-dir-nm/x.log"},
+                        {"format", {{"text", "%BOGUS% %REQ(X-A)%\n"}}}}));
+  json vg = {{"meshName", "m"}, {"virtualGatewayName", "g"}};
+  vg["spec"]["listeners"] =
+      json::array({{{"portMapping", {{"port", 8001}, {"protocol", "http"}}}}});
+  vg["spec"]["logging"]["accessLog"]["file"] = {{"path", "/dev/stderr"}};
+  m.push_back(vg);
+  auto c = Compile(m);
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(c->access_log_paths,
+            (std::vector<std::string>{
+                "/dev/stdout", "/nonexistent-dir-nm/x.log", "/dev/stderr"}));
+  ASSERT_EQ(c->access_logs.size(), 4u);
+  int32_t t = c->NodeAccessLog("m/t");
+  int32_t j = c->NodeAccessLog("m/j");
+  int32_t x = c->NodeAccessLog("m/x");
+  ASSERT_GE(t, 0);
+  ASSERT_GE(j, 0);
+  ASSERT_GE(x, 0);
+  EXPECT_EQ(c->NodeAccessLog("m/a"), -1);
+  EXPECT_EQ(c->NodeAccessLog(""), -1);
+  // Same path, different formats: one sink.
+  EXPECT_EQ(c->access_logs[t].sink, c->access_logs[j].sink);
+  EXPECT_NE(c->access_logs[t].format, c->access_logs[j].format);
+  // Every listener of a node logs to the node's file.
+  int with_x = 0;
+  for (const Cluster& cl : c->clusters) {
+    if (cl.virtual_node == "x") {
+      EXPECT_EQ(cl.access_log, x);
+      ++with_x;
+    }
+    if (cl.virtual_node == "a") {
+      EXPECT_EQ(cl.access_log, -1);
+    }
+  }
+  EXPECT_EQ(with_x, 2);
+  ASSERT_EQ(c->gateways.size(), 1u);
+  int32_t g = c->GatewayAccessLog(8001);
+  ASSERT_GE(g, 0);
+  EXPECT_EQ(c->access_log_paths[c->access_logs[g].sink], "/dev/stderr");
+  EXPECT_EQ(c->GatewayAccessLog(8002), -1);
+  // The missing directory and the unknown operator are warnings that name
+  // the resource and the field.
+  int dir = 0, op = 0;
+  for (const std::string& w : warnings_) {
+    if (w.find("/nonexistent-dir-nm") != w.npos &&
+        w.find("does not exist") != w.npos)
+      ++dir;
+    if (w.find("%BOGUS%") != w.npos &&
+        w.find("spec.logging.accessLog.file.format.text") != w.npos)
+      ++op;
+  }
+  EXPECT_EQ(dir, 1) << testing::PrintToString(warnings_);
+  EXPECT_EQ(op, 1) << testing::PrintToString(warnings_);
+  // Only X-A is read from requests.
+  EXPECT_GE(c->access_log_headers.size(), 1u);
+}
+
 TEST(ProxyConfigExamplesTest, EveryWalkthroughCompiles) {
   if (!std::filesystem::exists(NODEMESH_EXAMPLES_DIR))
     GTEST_SKIP() << "no " << NODEMESH_EXAMPLES_DIR;

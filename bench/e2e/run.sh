@@ -18,9 +18,10 @@
 #   sudo ROUNDS=2 DUR=3 LAT_DUR=2 bench/e2e/run.sh # quick look
 #
 # Env knobs: ROUNDS=5 DUR=5 (s, wrk -c$CONNS) LAT_DUR=3 (s, wrk -c1) CONNS=16
-# WARMUP=2 RATE=1000 (req/s of the fixed-rate phase) RATE_CONNS=16 RATE_DUR=15
+# WARMUP=2 NICE=0 (nice level of servers, proxies and clients; e.g. -10 on a
+# box shared with builds) RATE=1000 (req/s of the fixed-rate phase) RATE_CONNS=16 RATE_DUR=15
 # CLIENT_CPU=1 SERVER_CPU=0 PROXY_CPU=0 PIN=1 AGENT_WORKERS=1 AGENT_EXTRA_FLAGS
-# AGENT_BIN CTL_BIN OUT_DIR=/tmp/nodemesh-bench-e2e KEEP_RUN=1 (keep raw outputs)
+# AGENT_BIN CTL_BIN OUT_DIR=/tmp/nodemesh-bench-e2e
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -39,6 +40,7 @@ CLIENT_CPU=${CLIENT_CPU:-1}
 SERVER_CPU=${SERVER_CPU:-0}
 PROXY_CPU=${PROXY_CPU:-0}
 PIN=${PIN:-1}
+NICE=${NICE:-0}
 AGENT_WORKERS=${AGENT_WORKERS:-1}
 AGENT_EXTRA_FLAGS=${AGENT_EXTRA_FLAGS:-}
 OUT_DIR=${OUT_DIR:-/tmp/nodemesh-bench-e2e}
@@ -162,11 +164,9 @@ trap 'exit 143' TERM
 start_sess() { # name cpu cmd... (inside the netns, pinned, own session)
   local name=$1 cpu=$2
   shift 2
-  if [[ $PIN == 1 ]]; then
-    setsid nsenter --net="$NETNS" taskset -c "$cpu" "$@" > "$RUN/$name.log" 2>&1 < /dev/null 9>&- &
-  else
-    setsid nsenter --net="$NETNS" "$@" > "$RUN/$name.log" 2>&1 < /dev/null 9>&- &
-  fi
+  local pfx=(nice -n "$NICE")
+  [[ $PIN == 1 ]] && pfx+=(taskset -c "$cpu")
+  setsid nsenter --net="$NETNS" "${pfx[@]}" "$@" > "$RUN/$name.log" 2>&1 < /dev/null 9>&- &
   SESS[$name]=$!
 }
 
@@ -309,7 +309,7 @@ declare -A URL=(
 SCEN=(direct nm-l7 nm-direct haproxy)
 
 client_prefix() { # scenario -> words in PFX
-  PFX=(nsenter --net="$NETNS")
+  PFX=(nsenter --net="$NETNS" nice -n "$NICE")
   [[ $PIN == 1 ]] && PFX+=(taskset -c "$CLIENT_CPU")
   case $1 in
     nm-l7 | nm-direct)
@@ -471,6 +471,7 @@ pin=$PIN
 client_cpu=$CLIENT_CPU
 server_cpu=$SERVER_CPU
 proxy_cpu=$PROXY_CPU
+nice=$NICE
 agent_workers=$AGENT_WORKERS
 agent_extra_flags=$AGENT_EXTRA_FLAGS
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -572,7 +573,8 @@ print(f"Kernel {meta['kernel']}, {meta['nproc']} CPUs ({meta['cpu_model']}); ngi
       f"serving 1 KiB, HAProxy {meta['haproxy']}; wrk -t1, {meta['rounds']} interleaved rounds "
       f"({meta['dur']} s at -c{conns}, {meta['lat_dur']} s at -c1), medians; x direct is the median "
       f"of per-round ratios. Client on CPU {meta['client_cpu']}, server on CPU {meta['server_cpu']}, "
-      f"agent (--workers={meta['agent_workers']}) and HAProxy (nbthread 1) on CPU {meta['proxy_cpu']}. "
+      f"agent (--workers={meta['agent_workers']}) and HAProxy (nbthread 1) on CPU {meta['proxy_cpu']}; "
+      f"nice {meta['nice']}. "
       f"Load average (1/5/15 min) at start {meta['load_start']}, at end {meta.get('load_end', '?')}; "
       f"CPU busy in the 2 s before the run: {meta.get('busy_before_pct', '?')}%.")
 print()

@@ -6,8 +6,10 @@
 // inside workload cgroups.
 
 #include <signal.h>
+#include <sys/stat.h>
 
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <regex>
 #include <string>
@@ -299,6 +301,47 @@ TEST_F(NodeE2eTest, RegistrationsAndVipsSurviveARestart) {
   std::string out = node_.RunAsWorkload(
       "m", "client", "curl -s 'http://product.m.local:8080/[1-10]'");
   EXPECT_EQ(Count(out, "product-v1") + Count(out, "product-v2"), 10) << out;
+}
+
+// The mutating endpoints are on a Unix socket only root can open; bad
+// registrations get a 400 naming the field, and are counted.
+TEST_F(NodeE2eTest, AdminSocketIsRootOnlyAndRefusesBadRegistrations) {
+  ASSERT_TRUE(node_.Start(ShopModel("DROP_ALL")));
+  struct stat st {};
+  ASSERT_EQ(::stat(node_.admin_socket().c_str(), &st), 0);
+  EXPECT_TRUE(S_ISSOCK(st.st_mode));
+  EXPECT_EQ(st.st_mode & 0777, 0600);
+  std::string curl = "curl -s --unix-socket " + node_.admin_socket() + " ";
+  int rc = 0;
+  node_.Run("setpriv --reuid=65534 --regid=65534 --clear-groups " + curl +
+                "-X POST localhost/workloads -d '{}'",
+            &rc);
+  EXPECT_NE(rc, 0);  // permission denied on connect
+  std::string bad =
+      node_.Run(curl +
+                "-w ' %{http_code}' -X POST localhost/workloads -d "
+                "'{\"mesh\":\"m\",\"virtualNode\":\"client\",\"ports\":[0]}'");
+  EXPECT_TRUE(absl::StrContains(bad, "ports")) << bad;
+  EXPECT_TRUE(absl::EndsWith(bad, " 400")) << bad;
+  EXPECT_EQ(MetricSum(node_.Metrics(),
+                      "nodemesh_workload_registrations_refused_total", {}),
+            1u);
+  json made = json::parse(
+      node_.Run(curl + "-X POST localhost/workloads -d "
+                       "'{\"mesh\":\"m\",\"virtualNode\":\"client\"}'"),
+      nullptr, false);
+  ASSERT_TRUE(made.is_object());
+  std::string id = made.value("id", "");
+  ASSERT_FALSE(id.empty()) << made.dump();
+  EXPECT_TRUE(std::filesystem::is_directory(made.value("cgroup", "")));
+  EXPECT_EQ(made["ports"], json::array({9000}));  // the node's listener port
+  EXPECT_EQ(node_.Run(curl +
+                      "-o /dev/null -w '%{http_code}' -X DELETE "
+                      "localhost/workloads/" +
+                      id),
+            "200");
+  EXPECT_FALSE(std::filesystem::exists(made.value("cgroup", "")));
+  EXPECT_FALSE(absl::StrContains(node_.AdminJson("/workloads").dump(), id));
 }
 
 // A pod-style workload lives in its own network namespace (a veth to the

@@ -48,6 +48,9 @@ DEFINE_int32(dns_port, 15053,
              "Port of the mesh DNS that workloads' port-53 queries are "
              "redirected to, on the loopback of their network namespace; 0 "
              "turns the mesh DNS off");
+DEFINE_string(dns_upstreams, "",
+              "Resolvers for names outside the mesh, comma-separated ip:port "
+              "(default: the nameservers of /etc/resolv.conf)");
 DEFINE_string(admin_socket, "/run/nodemesh/agent.sock",
               "Unix socket (mode 0600, root only) for the mutating endpoints: "
               "POST /workloads, DELETE /workloads/{id}");
@@ -113,6 +116,10 @@ absl::StatusOr<AgentConfig> AgentConfigFromFlags() {
   c.admin_socket = FLAGS_admin_socket;
   c.state_dir = FLAGS_state_dir;
   c.service_cidr = FLAGS_service_cidr;
+  for (absl::string_view u :
+       absl::StrSplit(FLAGS_dns_upstreams, ',', absl::SkipEmpty())) {
+    c.dns_upstreams.emplace_back(u);
+  }
   c.workers = FLAGS_workers > 0
                   ? FLAGS_workers
                   : static_cast<int>(std::thread::hardware_concurrency());

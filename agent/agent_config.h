@@ -25,6 +25,7 @@ struct AgentConfig {
   std::string admin_socket = "/run/nodemesh/agent.sock";
   std::string state_dir = "/var/lib/nodemesh";
   std::string service_cidr = "127.128.0.0/16";
+  std::vector<std::string> dns_upstreams;  // empty: /etc/resolv.conf
   bool sockmap = true;
   int workers = 1;
   std::string gateway_address = "0.0.0.0";

@@ -62,6 +62,13 @@ absl::Status NodeController::Start(
   if (config_.dns_port != 0) {
     dns::DnsServerOptions options;
     options.mark = NM_DEFAULT_AGENT_MARK;
+    for (const std::string& u : config_.dns_upstreams) {
+      auto a = net::SocketAddress::Parse(u);
+      if (!a.ok())
+        return absl::InvalidArgumentError(
+            absl::StrCat("--dns_upstreams: ", u, ": ", a.status().message()));
+      options.upstreams.push_back(*a);
+    }
     dns_ = std::make_unique<dns::DnsServer>(loop_, options);
     auto v4 =
         net::SocketAddress::Parse(absl::StrCat("127.0.0.1:", config_.dns_port));

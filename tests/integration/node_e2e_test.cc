@@ -303,6 +303,32 @@ TEST_F(NodeE2eTest, RegistrationsAndVipsSurviveARestart) {
   EXPECT_EQ(Count(out, "product-v1") + Count(out, "product-v2"), 10) << out;
 }
 
+// Names outside the mesh go to the host's resolver (here one the test runs,
+// named with --dns_upstreams); mesh names never leave the agent.
+TEST_F(NodeE2eTest, OtherNamesAreForwardedToTheHostsResolver) {
+  ASSERT_TRUE(
+      node_.Start(ShopModel("DROP_ALL"), {"--dns_upstreams=127.0.0.53:53"}));
+  std::string pid = node_.Run(absl::StrCat(
+      "sh -c '/usr/bin/python3 ", NODEMESH_DNS_UPSTREAM,
+      " 127.0.0.53 53 outside.example 198.18.9.9 >/dev/null 2>&1 & echo $!'"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  std::string out = node_.RunAsWorkload(
+      "m", "client",
+      "getent hosts outside.example; getent hosts product.m.local; "
+      "getent hosts missing.example || echo missing");
+  node_.Run("kill " + pid);
+  EXPECT_TRUE(absl::StrContains(out, "198.18.9.9      outside.example")) << out;
+  EXPECT_TRUE(absl::StrContains(out, "127.128.")) << out;
+  EXPECT_TRUE(absl::StrContains(out, "missing")) << out;
+  std::string metrics = node_.Metrics();
+  EXPECT_GE(MetricSum(metrics, "nodemesh_dns_queries_total",
+                      {"outcome=\"forwarded\""}),
+            2u);
+  EXPECT_GE(
+      MetricSum(metrics, "nodemesh_dns_queries_total", {"outcome=\"mesh\""}),
+      1u);
+}
+
 // The mutating endpoints are on a Unix socket only root can open; bad
 // registrations get a 400 naming the field, and are counted.
 TEST_F(NodeE2eTest, AdminSocketIsRootOnlyAndRefusesBadRegistrations) {

@@ -40,13 +40,7 @@ constexpr char kApiAccount[] = "000000000000";
 constexpr char kApiRegion[] = "local";
 using admin::AdminResponse;
 
-AdminResponse Json(int status, const nlohmann::json& body) {
-  // replace: invalid UTF-8 (a host name, say) must not throw in the loop.
-  return AdminResponse{
-      status, "application/json",
-      body.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) +
-          "\n"};
-}
+using admin::JsonResponse;
 
 // SIGTERM and SIGINT arrive as readable events on the main loop.
 absl::StatusOr<net::UniqueFd> BlockTerminationSignals() {
@@ -139,7 +133,7 @@ void RegisterAdminEndpoints(admin::AdminServer* server,
                 {"config_warnings", proxy->compile_warnings()}}},
               {"last_config_error", error.empty() ? nlohmann::json(nullptr)
                                                   : nlohmann::json(error)}}}};
-        return Json(ready ? 200 : 503, body);
+        return JsonResponse(ready ? 200 : 503, body);
       });
   server->Handle("GET", "/config_dump", [model](const AdminRequest&) {
     return AdminResponse{200, "application/json",
@@ -166,13 +160,13 @@ void RegisterAdminEndpoints(admin::AdminServer* server,
                                {"datapath", datapath::DatapathStatsJson(*dp)},
                                {"proxy", proxy->StatsJson()},
                                {"workloads", node->StatsJson()}};
-        return Json(200, body);
+        return JsonResponse(200, body);
       });
   server->Handle("GET", "/clusters", [proxy](const AdminRequest&) {
-    return Json(200, {{"clusters", proxy->ClustersJson()}});
+    return JsonResponse(200, {{"clusters", proxy->ClustersJson()}});
   });
   server->Handle("GET", "/routes", [proxy](const AdminRequest&) {
-    return Json(200, proxy->RoutesJson());
+    return JsonResponse(200, proxy->RoutesJson());
   });
 }
 

@@ -19,15 +19,10 @@ namespace {
 using admin::AdminRequest;
 using admin::AdminResponse;
 
-AdminResponse Json(int status, const nlohmann::json& body) {
-  return AdminResponse{
-      status, "application/json",
-      body.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) +
-          "\n"};
-}
+using admin::JsonResponse;
 
 AdminResponse Error(int status, const std::string& message) {
-  return Json(status, {{"error", message}});
+  return JsonResponse(status, {{"error", message}});
 }
 
 constexpr std::chrono::milliseconds kSweepInterval{1000};
@@ -256,7 +251,7 @@ AdminResponse NodeController::PostWorkload(const AdminRequest& req) {
     out["warning"] =
         absl::StrCat("virtual node ", w->mesh, "/", w->virtual_node,
                      " is not in the model (yet)");
-  return Json(201, out);
+  return JsonResponse(201, out);
 }
 
 AdminResponse NodeController::DeleteWorkload(const AdminRequest& req) {
@@ -264,13 +259,13 @@ AdminResponse NodeController::DeleteWorkload(const AdminRequest& req) {
   std::string id(req.path.substr(std::string_view("/workloads/").size()));
   if (auto s = registry_.Remove(id); !s.ok())
     return Error(absl::IsNotFound(s) ? 404 : 500, std::string(s.message()));
-  return Json(200, {{"id", id}, {"deleted", true}});
+  return JsonResponse(200, {{"id", id}, {"deleted", true}});
 }
 
 void NodeController::RegisterEndpoints(admin::AdminServer* read_only,
                                        admin::AdminServer* control) {
   auto list = [this](const AdminRequest&) {
-    return Json(200, WorkloadsJson());
+    return JsonResponse(200, WorkloadsJson());
   };
   read_only->Handle("GET", "/workloads", list);
   control->Handle("GET", "/workloads", list);
@@ -283,7 +278,8 @@ void NodeController::RegisterEndpoints(admin::AdminServer* read_only,
     nlohmann::json out = nlohmann::json::object();
     for (const auto& [key, v] : vips_->vips())
       out[key] = {{"address", v.ToString()}, {"serviceId", v.service_id}};
-    return Json(200, {{"service_cidr", config_.service_cidr}, {"vips", out}});
+    return JsonResponse(
+        200, {{"service_cidr", config_.service_cidr}, {"vips", out}});
   });
 }
 

@@ -410,6 +410,13 @@ AdminServer::~AdminServer() {
   for (Connection* c : open) c->Close();
 }
 
+AdminResponse JsonResponse(int status, const nlohmann::json& body) {
+  return AdminResponse{
+      status, "application/json",
+      body.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) +
+          "\n"};
+}
+
 absl::Status AdminServer::Listen(const net::SocketAddress& addr,
                                  uint32_t mark) {
   if (listen_fd_) {
@@ -421,15 +428,19 @@ absl::Status AdminServer::Listen(const net::SocketAddress& addr,
   if (!fd.ok()) return fd.status();
   absl::StatusOr<net::SocketAddress> bound = net::LocalAddress(fd->get());
   if (!bound.ok()) return bound.status();
+  bound_ = *bound;
+  return Serve(std::move(*fd), bound_.ToString());
+}
+
+absl::Status AdminServer::Serve(net::UniqueFd fd, const std::string& where) {
   if (absl::Status st =
-          loop_->Add(fd->get(), EPOLLIN, [this](uint32_t) { OnAcceptable(); });
+          loop_->Add(fd.get(), EPOLLIN, [this](uint32_t) { OnAcceptable(); });
       !st.ok()) {
     return st;
   }
-  listen_fd_ = std::move(*fd);
-  bound_ = *bound;
+  listen_fd_ = std::move(fd);
   draining_ = false;
-  LOG(INFO) << "admin: listening on " << bound_.ToString();
+  LOG(INFO) << "admin: listening on " << where;
   return absl::OkStatus();
 }
 
@@ -438,15 +449,7 @@ absl::Status AdminServer::ListenUnix(const std::string& path) {
     return absl::FailedPreconditionError("admin: already listening");
   absl::StatusOr<net::UniqueFd> fd = net::ListenUnix(path, kListenBacklog);
   if (!fd.ok()) return fd.status();
-  if (absl::Status st =
-          loop_->Add(fd->get(), EPOLLIN, [this](uint32_t) { OnAcceptable(); });
-      !st.ok()) {
-    return st;
-  }
-  listen_fd_ = std::move(*fd);
-  draining_ = false;
-  LOG(INFO) << "admin: listening on unix:" << path;
-  return absl::OkStatus();
+  return Serve(std::move(*fd), "unix:" + path);
 }
 
 void AdminServer::Handle(std::string method, std::string path, AdminHandler h) {

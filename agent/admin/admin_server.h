@@ -18,6 +18,7 @@
 #include "agent/net/event_loop.h"
 #include "agent/net/socket.h"
 #include "agent/net/unique_fd.h"
+#include "nlohmann/json.hpp"
 
 namespace nodemesh::admin {
 
@@ -45,6 +46,10 @@ struct AdminRequest {
 };
 
 using AdminHandler = std::function<AdminResponse(const AdminRequest&)>;
+
+// A JSON response, pretty-printed; invalid UTF-8 (a host name, say) is
+// replaced rather than thrown on in the loop.
+AdminResponse JsonResponse(int status, const nlohmann::json& body);
 
 struct AdminServerOptions {
   size_t max_request_body = 1 << 20;  // larger bodies get 413
@@ -112,6 +117,8 @@ class AdminServer {
     AdminServer* s_;
   };
 
+  // Accepts on a bound listener from now on.
+  absl::Status Serve(net::UniqueFd fd, const std::string& where);
   void OnAcceptable();
   void PauseAccepting();
   void Retire(Connection* conn);

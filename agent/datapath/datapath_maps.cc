@@ -189,7 +189,7 @@ absl::Status DatapathMaps::DeletePolicy(uint32_t workload_id,
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::vector<std::string>> DatapathMaps::Keys(
+absl::StatusOr<std::pair<int, bpf_map_info>> DatapathMaps::Info(
     const std::string& map_name) const {
   auto it = fds_.find(map_name);
   if (it == fds_.end())
@@ -198,10 +198,18 @@ absl::StatusOr<std::vector<std::string>> DatapathMaps::Keys(
   uint32_t len = sizeof(info);
   if (bpf_obj_get_info_by_fd(it->second.get(), &info, &len) != 0)
     return MapError("reading map info", map_name, errno);
+  return std::make_pair(it->second.get(), info);
+}
+
+absl::StatusOr<std::vector<std::string>> DatapathMaps::Keys(
+    const std::string& map_name) const {
+  auto map = Info(map_name);
+  if (!map.ok()) return map.status();
+  const auto& [map_fd, info] = *map;
   std::vector<std::string> keys;
   std::string key(info.key_size, '\0'), next(info.key_size, '\0');
   const void* prev = nullptr;
-  while (bpf_map_get_next_key(it->second.get(), prev, next.data()) == 0) {
+  while (bpf_map_get_next_key(map_fd, prev, next.data()) == 0) {
     keys.push_back(next);
     key = next;
     prev = key.data();
@@ -211,19 +219,15 @@ absl::StatusOr<std::vector<std::string>> DatapathMaps::Keys(
 
 absl::StatusOr<std::optional<std::string>> DatapathMaps::RawLookup(
     const std::string& map_name, const std::string& key) const {
-  auto it = fds_.find(map_name);
-  if (it == fds_.end())
-    return absl::NotFoundError(absl::StrCat("no map ", map_name));
-  bpf_map_info info{};
-  uint32_t len = sizeof(info);
-  if (bpf_obj_get_info_by_fd(it->second.get(), &info, &len) != 0)
-    return MapError("reading map info", map_name, errno);
+  auto map = Info(map_name);
+  if (!map.ok()) return map.status();
+  const auto& [map_fd, info] = *map;
   bool per_cpu = info.type == BPF_MAP_TYPE_PERCPU_HASH ||
                  info.type == BPF_MAP_TYPE_PERCPU_ARRAY;
   size_t value_size =
       per_cpu ? ((info.value_size + 7) / 8 * 8) * num_cpus_ : info.value_size;
   std::string value(value_size, '\0');
-  if (bpf_map_lookup_elem(it->second.get(), key.data(), value.data()) != 0) {
+  if (bpf_map_lookup_elem(map_fd, key.data(), value.data()) != 0) {
     if (errno == ENOENT) return std::nullopt;
     return MapError("reading", map_name, errno);
   }

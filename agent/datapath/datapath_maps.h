@@ -11,6 +11,7 @@
 #include "agent/net/unique_fd.h"
 #include "nodemesh/abi.h"
 
+struct bpf_map_info;
 namespace nodemesh::datapath {
 
 // A service address in the form the maps take: 16 address bytes (IPv4 as
@@ -80,6 +81,9 @@ class DatapathMaps {
 
  private:
   DatapathMaps() = default;
+  // The fd of a map and what the kernel says about it.
+  absl::StatusOr<std::pair<int, struct bpf_map_info>> Info(
+      const std::string& map_name) const;
   int fd(const std::string& name) const;
 
   std::string pin_dir_;

@@ -333,6 +333,7 @@ cpu_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { 
 bpf_maps_kb() {
   local f b t=0
   command -v bpftool > /dev/null || { echo 0; return; }
+  : > "$RUN/bpf_maps.txt"
   while read -r f; do
     b=$(bpftool -j map show pinned "$f" 2>/dev/null | grep -o '"bytes_memlock":[0-9]*' | cut -d: -f2) || true
     t=$((t + ${b:-0}))

@@ -486,7 +486,7 @@ EOF
 # Benchmarks on a shared box: say how busy it was before we started.
 busy_pct() { # over 2 s, all CPUs: 100 - idle%
   local a b
-  a=($(head -1 /proc/stat)); sleep 2; b=($(head -1 /proc/stat))
+  read -ra a < /proc/stat; sleep 2; read -ra b < /proc/stat
   local tot=0 i
   for i in 1 2 3 4 5 6 7 8; do tot=$((tot + b[i] - a[i])); done
   echo $((100 - 100 * (b[4] - a[4] + b[5] - a[5]) / (tot > 0 ? tot : 1)))

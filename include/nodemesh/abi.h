@@ -16,8 +16,9 @@
 #include <linux/types.h>
 #endif
 
-/* Layout of the pinned maps; stored in nm_layout. */
-#define NM_LAYOUT_VERSION 1
+/* Layout of the pinned maps; stored in nm_layout. 2: the agent-written hash
+ * maps and nm_counters became BPF_F_NO_PREALLOC. */
+#define NM_LAYOUT_VERSION 2
 
 /* Default SO_MARK on the agent's own sockets. connect/sendmsg programs never
  * rewrite a socket carrying it: a second guard against redirect loops beside

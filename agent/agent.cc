@@ -226,10 +226,11 @@ absl::Status Agent::Run() {
   if (auto s = proxy.Start(*model.current()); !s.ok()) return s;
   NodeController node(loop->get(), config_, dp->get(), &proxy);
   if (auto s = node.Start(model.current()); !s.ok()) return s;
-  model.Subscribe([&proxy, &node](std::shared_ptr<const model::Snapshot> snap) {
-    proxy.Update(*snap);
-    node.OnSnapshot(snap);
-  });
+  model.Subscribe(
+      [&proxy, &node](const std::shared_ptr<const model::Snapshot>& snap) {
+        proxy.Update(*snap);
+        node.OnSnapshot(snap);
+      });
   admin::AdminServer admin_server(loop->get());
   admin::AdminServer control_server(loop->get());
   RegisterAdminEndpoints(&admin_server, dp->get(), &model, &proxy, &node,

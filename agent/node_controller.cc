@@ -21,7 +21,7 @@ using admin::AdminResponse;
 
 using admin::JsonResponse;
 
-AdminResponse Error(int status, const std::string& message) {
+AdminResponse Error(int status, absl::string_view message) {
   return JsonResponse(status, {{"error", message}});
 }
 
@@ -35,7 +35,6 @@ NodeController::NodeController(net::EventLoop* loop, const AgentConfig& config,
                                proxy::Proxy* proxy)
     : loop_(loop),
       config_(config),
-      datapath_(datapath),
       proxy_(proxy),
       registry_(
           workload::RegistryOptions{config.state_dir, config.cgroup_root}),
@@ -233,7 +232,7 @@ AdminResponse NodeController::PostWorkload(const AdminRequest& req) {
   auto request = workload::WorkloadRequest::FromJson(body);
   if (!request.ok()) {
     ++registrations_refused_;
-    return Error(400, std::string(request.status().message()));
+    return Error(400, request.status().message());
   }
   auto w = registry_.Add(*request,
                          ListenerPorts(request->mesh, request->virtual_node));
@@ -242,7 +241,7 @@ AdminResponse NodeController::PostWorkload(const AdminRequest& req) {
     int status = absl::IsAlreadyExists(w.status())     ? 409
                  : absl::IsInvalidArgument(w.status()) ? 400
                                                        : 500;
-    return Error(status, std::string(w.status().message()));
+    return Error(status, w.status().message());
   }
   nlohmann::json out = w->ToJson();
   if (snapshot_ != nullptr &&
@@ -258,7 +257,7 @@ AdminResponse NodeController::DeleteWorkload(const AdminRequest& req) {
   if (req.method != "DELETE") return Error(405, "use DELETE /workloads/{id}");
   std::string id(req.path.substr(std::string_view("/workloads/").size()));
   if (auto s = registry_.Remove(id); !s.ok())
-    return Error(absl::IsNotFound(s) ? 404 : 500, std::string(s.message()));
+    return Error(absl::IsNotFound(s) ? 404 : 500, s.message());
   return JsonResponse(200, {{"id", id}, {"deleted", true}});
 }
 

@@ -61,7 +61,6 @@ class NodeController {
 
   net::EventLoop* loop_;
   const AgentConfig& config_;
-  datapath::Datapath* datapath_;
   proxy::Proxy* proxy_;
   workload::WorkloadRegistry registry_;
   std::unique_ptr<dns::VipAllocator> vips_;

@@ -157,6 +157,7 @@ int Main(int argc, char** argv) {
     storage.push_back(a);
   }
   std::vector<char*> args;
+  args.reserve(storage.size() + 1);
   for (std::string& a : storage) args.push_back(a.data());
   args.push_back(nullptr);
   argc = static_cast<int>(storage.size());

@@ -62,6 +62,7 @@ int RunWorkload(const RunOptions& o, const std::vector<std::string>& command) {
     ::close(fd);
   }
   std::vector<char*> argv;
+  argv.reserve(command.size() + 1);
   for (const std::string& a : command)
     argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);

@@ -455,8 +455,7 @@ class Compiler {
     if (hr.match.port && *hr.match.port != h->port) return;
     auto matcher = proxy::HttpRouteMatcher::Compile(hr.match);
     if (!matcher.ok()) {
-      Warn(route.id, absl::StrCat("spec.httpRoute.",
-                                  std::string(matcher.status().message()),
+      Warn(route.id, absl::StrCat("spec.httpRoute.", matcher.status().message(),
                                   "; route skipped"));
       return;
     }
@@ -539,9 +538,9 @@ class Compiler {
         if (hr.match.port && *hr.match.port != g.port) continue;
         auto matcher = proxy::HttpRouteMatcher::Compile(hr.match);
         if (!matcher.ok()) {
-          Warn(gr->id, absl::StrCat("spec.httpRoute.",
-                                    std::string(matcher.status().message()),
-                                    "; gateway route skipped"));
+          Warn(gr->id,
+               absl::StrCat("spec.httpRoute.", matcher.status().message(),
+                            "; gateway route skipped"));
           continue;
         }
         auto host = FindHost(r.id.mesh, hr.action.target.virtual_service_name,
@@ -554,9 +553,9 @@ class Compiler {
         }
         auto rewrite = CompilePathRewrite(hr);
         if (!rewrite.ok()) {
-          Warn(gr->id, absl::StrCat("spec.httpRoute.",
-                                    std::string(rewrite.status().message()),
-                                    "; gateway route skipped"));
+          Warn(gr->id,
+               absl::StrCat("spec.httpRoute.", rewrite.status().message(),
+                            "; gateway route skipped"));
           continue;
         }
         GatewayRouteEntry e;

@@ -26,7 +26,7 @@ bool SameEntry(const ServiceMapEntry& a, const ServiceMapEntry& b) {
 
 absl::Status ServiceMapWriter::Apply(const ServiceMapContents& next) {
   absl::Status first_error;
-  auto note = [&](absl::Status s) {
+  auto note = [&](const absl::Status& s) {
     if (s.ok()) return;
     ++counts_.errors;
     LOG(ERROR) << "service map: " << s.message();

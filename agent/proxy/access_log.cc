@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <charconv>
 #include <ctime>
@@ -190,8 +191,8 @@ std::string_view CapturedHeaders::Get(const AccessLogHeaderTable& table,
       spans_[slot].first == kMissing) {
     return {};
   }
-  return std::string_view(data_).substr(spans_[slot].first,
-                                        spans_[slot].second);
+  std::string_view data = data_;
+  return data.substr(spans_[slot].first, spans_[slot].second);
 }
 
 // ---- Compiled formats ----
@@ -722,15 +723,12 @@ std::shared_ptr<const AccessLogFormat> AccessLogFormat::Json(
     field.prefix.append("\":");
     field.pieces = CompilePieces(value, headers, where, warnings);
     field.typed = field.pieces.size() == 1 && field.pieces[0].is_operator;
-    bool replaced = false;
-    for (size_t i = 0; i < keys.size(); ++i) {
-      if (keys[i] != key) continue;
+    auto same = std::find(keys.begin(), keys.end(), key);
+    if (same != keys.end()) {
       warnings->push_back(
           absl::StrCat(where, " appears twice; the last value is used"));
-      f->fields_[i] = std::move(field);
-      replaced = true;
-    }
-    if (!replaced) {
+      f->fields_[same - keys.begin()] = std::move(field);
+    } else {
       keys.push_back(key);
       f->fields_.push_back(std::move(field));
     }

@@ -251,20 +251,16 @@ bool WorkloadRegistry::Sweep() {
     if (w.cgroup.empty()) continue;
     bool exists = false;
     bool populated = CgroupPopulated(w.cgroup, &exists);
-    if (!exists) {
+    // Ended: the cgroup is gone, or empty after holding a process (a short
+    // command may have come and gone between two sweeps: cpu.stat tells),
+    // or never filled within the grace.
+    bool has_run = w.populated || populated || CgroupHasRun(w.cgroup);
+    bool expired = now - w.registered_at > options_.unpopulated_grace.count();
+    if (!exists || (!populated && (has_run || expired))) {
       ended.push_back(id);
-    } else if (!w.populated && (populated || CgroupHasRun(w.cgroup))) {
-      // A short command may have come and gone between two sweeps.
-      if (!populated) {
-        ended.push_back(id);
-        continue;
-      }
+    } else if (populated && !w.populated) {
       w.populated = true;
       dirty = true;
-    } else if (!populated &&
-               (w.populated ||
-                now - w.registered_at > options_.unpopulated_grace.count())) {
-      ended.push_back(id);
     }
   }
   for (const std::string& id : ended) {

@@ -67,7 +67,9 @@ class WorkloadRegistry {
   }
 
   // Called after every change (main thread).
-  void Subscribe(std::function<void()> cb) { subscribers_.push_back(cb); }
+  void Subscribe(std::function<void()> cb) {
+    subscribers_.push_back(std::move(cb));
+  }
   uint64_t generation() const { return generation_; }
 
  private:

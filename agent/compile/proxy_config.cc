@@ -82,6 +82,34 @@ const VirtualHost* ProxyConfig::FindHttpHost(std::string_view authority,
   return nullptr;
 }
 
+PoolLimits CompilePoolLimits(const model::ConnectionPool& pool,
+                             model::PortProtocol protocol) {
+  auto positive = [](int32_t v) {
+    return v > 0 ? static_cast<uint32_t>(v) : 0u;
+  };
+  PoolLimits out;
+  switch (protocol) {
+    case model::PortProtocol::kTcp:
+      if (pool.tcp) out.max_connections = positive(pool.tcp->max_connections);
+      break;
+    case model::PortProtocol::kHttp:
+      if (pool.http) {
+        out.max_connections = positive(pool.http->max_connections);
+        // Unset is App Mesh's 2147483647: no limit.
+        if (pool.http->max_pending_requests)
+          out.max_pending_requests = positive(*pool.http->max_pending_requests);
+      }
+      break;
+    case model::PortProtocol::kHttp2:
+      if (pool.http2) out.max_requests = positive(pool.http2->max_requests);
+      break;
+    case model::PortProtocol::kGrpc:
+      if (pool.grpc) out.max_requests = positive(pool.grpc->max_requests);
+      break;
+  }
+  return out;
+}
+
 absl::StatusOr<proxy::PathRewrite> CompilePathRewrite(
     const model::HttpGatewayRoute& route) {
   using model::DefaultGatewayRouteRewrite;
@@ -293,6 +321,8 @@ class Compiler {
         if (t.tcp && t.tcp->idle)
           c.idle_timeout = Millis(t.tcp->idle->ToMillis());
       }
+      if (l.connection_pool)
+        c.pool = CompilePoolLimits(*l.connection_pool, c.protocol);
       clusters_[{c.mesh, c.virtual_node, c.port}] =
           static_cast<uint32_t>(out_->clusters.size());
       ports.push_back(c.port);

@@ -24,6 +24,25 @@ namespace nodemesh::compile {
 
 using Millis = std::chrono::milliseconds;
 
+// A listener's connectionPool, for the whole node (workers take their share,
+// see agent/proxy/worker.h). 0 means no limit: App Mesh configured Envoy's
+// circuit breakers at 2147483647 when a listener had no connectionPool.
+struct PoolLimits {
+  uint32_t max_connections = 0;       // tcp and http
+  uint32_t max_pending_requests = 0;  // http
+  uint32_t max_requests = 0;          // http2 and grpc
+  bool limited() const {
+    return max_connections != 0 || max_pending_requests != 0 ||
+           max_requests != 0;
+  }
+  friend bool operator==(const PoolLimits&, const PoolLimits&) = default;
+};
+
+// The limits a listener's connectionPool sets; a member that does not fit
+// the listener's protocol is ignored (validation refuses such specs).
+PoolLimits CompilePoolLimits(const model::ConnectionPool& pool,
+                             model::PortProtocol protocol);
+
 // Where the requests of one virtual node listener port go: the unit that
 // endpoints, pools and balancing are kept for (Envoy's "cluster").
 struct Cluster {
@@ -48,6 +67,7 @@ struct Cluster {
   // smaller of the two.
   Millis per_request_timeout{0};
   Millis idle_timeout{0};
+  PoolLimits pool;
   // The node's access log (its Envoy's ingress), index into
   // ProxyConfig::access_logs; -1: none.
   int32_t access_log = -1;

@@ -220,6 +220,7 @@ void HttpSession::FlushDownstream() {
 void HttpSession::Close() {
   if (closed_) return;
   closed_ = true;
+  worker_->CancelWait(this);
   if (state_ == State::kForwarding) {
     log_.FlagIfNone(kFlagDownstreamConnectionTermination);
     LogExchange(response_started_ ? status_ : 0);
@@ -251,6 +252,9 @@ void HttpSession::Drain() {
 // ---- Requests ----
 
 void HttpSession::ResetExchange() {
+  worker_->CancelWait(this);
+  pool_ = nullptr;
+  resumed_from_pool_ = false;
   state_ = State::kIdle;
   vhost_ = nullptr;
   route_ = nullptr;
@@ -479,6 +483,12 @@ void HttpSession::BuildUpstreamHead(const http::MessageHead& head,
 void HttpSession::SendToUpstream(std::string_view framed) {
   if (replay_ok_) {
     if (tx_.size() + framed.size() > worker_->options().retry_buffer_bytes) {
+      if (waiting()) {
+        // Waiting for a connection, the request can only be held whole.
+        ++pool_->stats->overflow_pending;
+        Reply(LocalReason::kOverflow);
+        return;
+      }
       // Past the retry buffer: stream on, but this request is not retried.
       replay_ok_ = false;
       tx_.clear();
@@ -533,32 +543,70 @@ void HttpSession::OnMessageComplete() {
 // ---- Attempts ----
 
 void HttpSession::StartAttempt() {
-  ++attempts_;
+  if (pool_ == nullptr)
+    pool_ = worker_->PoolFor(*snap_->config, target_->cluster);
   std::optional<net::SocketAddress> ep =
       worker_->PickEndpoint(*snap_, target_->cluster, tried_);
   if (!ep) {
     Reply(tried_.empty() ? LocalReason::kNoHealthyUpstream : last_failure_);
     return;
   }
+  AcquireFailure failure = AcquireFailure::kNone;
+  upstream_ = worker_->AcquireUpstream(*ep, pool_, &failure);
+  if (upstream_ == nullptr) {
+    switch (failure) {
+      case AcquireFailure::kConnectionLimit: {
+        // A request woken from the queue that lost the race goes back to
+        // the front; it was counted when it first overflowed.
+        const bool requeue = resumed_from_pool_;
+        resumed_from_pool_ = false;
+        if (!requeue) {
+          ++pool_->stats->overflow_connections;
+          if (pool_->max_pending != 0 && pool_->pending >= pool_->max_pending) {
+            ++pool_->stats->overflow_pending;
+            Reply(LocalReason::kOverflow);
+            return;
+          }
+        }
+        worker_->Wait(pool_, this, /*front=*/requeue);
+        return;
+      }
+      case AcquireFailure::kRequestLimit:
+        ++pool_->stats->overflow_requests;
+        Reply(LocalReason::kOverflow);
+        return;
+      case AcquireFailure::kOutOfResources:
+        // No descriptor or local port left: retrying cannot help.
+        ++attempts_;
+        tried_.push_back(*ep);
+        ++worker_->stats().upstream_rq_total;
+        Reply(LocalReason::kOverflow);
+        return;
+      case AcquireFailure::kConnect:
+      case AcquireFailure::kNone:
+        ++attempts_;
+        tried_.push_back(*ep);
+        ++worker_->stats().upstream_rq_total;
+        OnUpstreamFailure(UpstreamFailure::kConnect);
+        return;
+    }
+  }
+  resumed_from_pool_ = false;
+  ++attempts_;
   tried_.push_back(*ep);
   ++worker_->stats().upstream_rq_total;
-  bool out_of_resources = false;
-  upstream_ = worker_->AcquireUpstream(*ep, &out_of_resources);
-  if (upstream_ == nullptr) {
-    if (out_of_resources) {
-      // No descriptor or local port left: retrying cannot help.
-      Reply(LocalReason::kOverflow);
-      return;
-    }
-    OnUpstreamFailure(UpstreamFailure::kConnect);
-    return;
-  }
-  upstream_->Attach(this);
+  upstream_->Attach(this, pool_);
   upstream_->ExpectResponseTo(method_);
   upstream_->Send(tx_);
   try_deadline_ = route_->retry.per_try_timeout.count() > 0
                       ? worker_->Now() + route_->retry.per_try_timeout
                       : Clock::time_point::max();
+}
+
+void HttpSession::OnPoolReady() {
+  if (closed_ || state_ != State::kForwarding || upstream_ != nullptr) return;
+  resumed_from_pool_ = true;
+  StartAttempt();
 }
 
 bool HttpSession::CanRetry() const {
@@ -769,6 +817,7 @@ void HttpSession::LogExchange(int status) {
 }
 
 void HttpSession::Reply(LocalReason reason, int status) {
+  worker_->CancelWait(this);
   ++worker_->stats().local_replies[static_cast<size_t>(reason)];
   if (upstream_ != nullptr) {
     upstream_->Detach(false);

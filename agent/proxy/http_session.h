@@ -30,6 +30,7 @@ struct ConnectionInfo {
 // back, with retries, timeouts and local replies per App Mesh. Upgrade and
 // CONNECT hand both sockets to a TcpSession once the upstream agrees.
 class HttpSession final : public WorkerObject,
+                          public PoolWaiter,
                           http::Http1Visitor,
                           UpstreamCallbacks {
  public:
@@ -70,6 +71,9 @@ class HttpSession final : public WorkerObject,
   void OnResponseTrailers(const http::HeaderList& trailers) override;
   void OnResponseComplete() override;
   void OnUpstreamDrained() override { UpdateInterest(); }
+
+  // PoolWaiter: a connection of the target's pool was released.
+  void OnPoolReady() override;
 
   bool Route(const http::MessageHead& head);
   void BuildUpstreamHead(const http::MessageHead& head,
@@ -147,6 +151,8 @@ class HttpSession final : public WorkerObject,
   uint32_t attempts_ = 0;
   absl::InlinedVector<net::SocketAddress, 3> tried_;
   UpstreamConnection* upstream_ = nullptr;
+  ClusterPool* pool_ = nullptr;     // the target cluster's, once routed
+  bool resumed_from_pool_ = false;  // StartAttempt after waiting
   LocalReason last_failure_ = LocalReason::kConnectFailure;
 
   bool response_started_ = false;

@@ -18,8 +18,10 @@ Proxy::~Proxy() { Stop(); }
 
 absl::Status Proxy::Start(const model::Snapshot& first) {
   Update(first);
+  WorkerOptions worker_options = options_.worker;
+  worker_options.workers = options_.workers;
   for (int i = 0; i < options_.workers; ++i) {
-    auto w = std::make_unique<Worker>(i, options_.worker);
+    auto w = std::make_unique<Worker>(i, worker_options);
     if (auto s = w->Start(published_); !s.ok()) return s;
     workers_.push_back(std::move(w));
   }
@@ -297,6 +299,35 @@ void Proxy::RenderMetrics(stats::PrometheusText* out) const {
                   eps ? eps->size() : 0);
     }
   }
+  // Connection pools (connectionPool), by cluster.
+  out->Family("nodemesh_upstream_overflow_total", "counter",
+              "Requests and tcpRoute connections over a listener's "
+              "connectionPool, by kind (connections, pending, requests)");
+  for (const auto& [name, p] : s.pools) {
+    const std::string port = std::to_string(p.port);
+    const std::pair<const char*, uint64_t> kinds[] = {
+        {"connections", p.overflow_connections},
+        {"pending", p.overflow_pending},
+        {"requests", p.overflow_requests}};
+    for (const auto& [kind, n] : kinds) {
+      out->Sample("nodemesh_upstream_overflow_total",
+                  {{"mesh", p.mesh},
+                   {"virtual_node", p.virtual_node},
+                   {"port", port},
+                   {"kind", kind}},
+                  n);
+    }
+  }
+  out->Family("nodemesh_upstream_pending_requests", "gauge",
+              "Requests waiting for a connection (http "
+              "connectionPool.maxConnections reached)");
+  for (const auto& [name, p] : s.pools) {
+    out->Sample("nodemesh_upstream_pending_requests",
+                {{"mesh", p.mesh},
+                 {"virtual_node", p.virtual_node},
+                 {"port", std::to_string(p.port)}},
+                p.pending);
+  }
   out->Family("nodemesh_dns_resolution_failures_total", "counter",
               "dns service discovery lookups that failed");
   out->Sample("nodemesh_dns_resolution_failures_total", {},
@@ -337,12 +368,23 @@ nlohmann::json Proxy::StatsJson() const {
          {"request_bytes", t.request_bytes},
          {"response_bytes", t.response_bytes}});
   }
+  nlohmann::json pools = nlohmann::json::array();
+  for (const auto& [name, p] : s.pools) {
+    pools.push_back({{"mesh", p.mesh},
+                     {"virtual_node", p.virtual_node},
+                     {"port", p.port},
+                     {"overflow_connections", p.overflow_connections},
+                     {"overflow_pending", p.overflow_pending},
+                     {"overflow_requests", p.overflow_requests},
+                     {"pending_requests", p.pending}});
+  }
   nlohmann::json out = {{"workers", workers_.size()}};
   for (const ScalarStat& stat : kScalarStats)
     out[std::string(stat.name.substr(kMetricPrefix.size()))] = s.*stat.value;
   out["local_replies"] = local;
   out["requests"] = routes;
   out["targets"] = targets;
+  out["pools"] = pools;
   out["config_warnings"] = warnings_;
   return out;
 }
@@ -445,6 +487,10 @@ nlohmann::json Proxy::ClustersJson() const {
                    {"port", cl.port},
                    {"protocol", std::string(model::EnumName(cl.protocol))},
                    {"dns_hostname", cl.dns_hostname},
+                   {"connection_pool",
+                    {{"max_connections", cl.pool.max_connections},
+                     {"max_pending_requests", cl.pool.max_pending_requests},
+                     {"max_requests", cl.pool.max_requests}}},
                    {"endpoints", eps}});
   }
   return out;

@@ -27,6 +27,18 @@ void TargetCounters::Merge(const TargetCounters& o) {
   response_bytes += o.response_bytes;
 }
 
+void PoolCounters::Merge(const PoolCounters& o) {
+  if (mesh.empty()) {
+    mesh = o.mesh;
+    virtual_node = o.virtual_node;
+    port = o.port;
+  }
+  overflow_connections += o.overflow_connections;
+  overflow_pending += o.overflow_pending;
+  overflow_requests += o.overflow_requests;
+  pending += o.pending;
+}
+
 void WorkerStats::Merge(const WorkerStats& o) {
   downstream_cx_total += o.downstream_cx_total;
   downstream_cx_active += o.downstream_cx_active;
@@ -50,6 +62,7 @@ void WorkerStats::Merge(const WorkerStats& o) {
     local_replies[i] += o.local_replies[i];
   for (const auto& [k, v] : o.requests) requests[k] += v;
   for (const auto& [k, v] : o.targets) targets[k].Merge(v);
+  for (const auto& [k, v] : o.pools) pools[k].Merge(v);
 }
 
 }  // namespace nodemesh::proxy

@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/node_hash_map.h"
 #include "agent/compile/proxy_config.h"
 #include "agent/proxy/local_reply.h"
 
@@ -37,6 +38,23 @@ struct TargetCounters {
   uint64_t request_bytes = 0;   // request bodies forwarded
   uint64_t response_bytes = 0;  // response bodies returned
   void Merge(const TargetCounters& other);
+};
+
+// One cluster's connection pool on one worker (labels: mesh, virtual_node,
+// port). Overflow kinds: `connections`, a request found maxConnections
+// reached (it then waits, or overflows as `pending`); `pending`, refused
+// because maxPendingRequests requests already wait; `requests`, refused at
+// maxRequests; a tcpRoute connection refused at maxConnections counts as
+// `connections`.
+struct PoolCounters {
+  std::string mesh;
+  std::string virtual_node;
+  uint16_t port = 0;
+  uint64_t overflow_connections = 0;
+  uint64_t overflow_pending = 0;
+  uint64_t overflow_requests = 0;
+  uint64_t pending = 0;  // gauge: requests waiting for a connection now
+  void Merge(const PoolCounters& other);
 };
 
 struct WorkerStats {
@@ -68,6 +86,8 @@ struct WorkerStats {
   using RequestKey = std::pair<TargetKey, int>;
   absl::flat_hash_map<RequestKey, uint64_t> requests;
   absl::flat_hash_map<TargetKey, TargetCounters> targets;
+  // By cluster name. Node-based: a worker's pools point at their entry.
+  absl::node_hash_map<std::string, PoolCounters> pools;
 
   void Merge(const WorkerStats& other);
 };

@@ -79,6 +79,18 @@ void TcpSession::Start() {
       Millis route = route_->idle_timeout;
       Millis tighter = compile::TighterTimeout(route, listener);
       if (tighter.count() > 0) idle_timeout_ = tighter;
+      // tcp connectionPool.maxConnections: refused beyond it.
+      ClusterPool* pool = worker_->PoolFor(*snap_->config, target_->cluster);
+      if (pool->connections_full()) {
+        ++pool->stats->overflow_connections;
+        ++worker_->stats()
+              .local_replies[static_cast<size_t>(LocalReason::kOverflow)];
+        log_flags_ |= ReasonResponseFlags(LocalReason::kOverflow);
+        Close();
+        return;
+      }
+      pool_ = pool;
+      worker_->ConnectionOpened(pool_);
     }
     Connect();
     return;
@@ -268,6 +280,10 @@ void TcpSession::Close() {
   if (closed_) return;
   closed_ = true;
   if (counted_tcp_) LogConnection();
+  if (pool_ != nullptr) {
+    worker_->ConnectionReleased(pool_, /*closed=*/true);
+    pool_ = nullptr;
+  }
   for (Side* s : {&down_, &up_}) {
     if (s->registered) worker_->loop()->Remove(s->fd.get());
     s->fd.Reset();

@@ -80,6 +80,7 @@ class TcpSession final : public WorkerObject {
   std::chrono::system_clock::time_point start_wall_;
   Clock::time_point start_;
   int32_t cluster_ = -1;
+  ClusterPool* pool_ = nullptr;  // counted in while open
   uint32_t log_flags_ = 0;
   int64_t bytes_received_ = 0;
   int64_t bytes_sent_ = 0;

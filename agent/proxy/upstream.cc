@@ -17,12 +17,16 @@ thread_local char read_scratch[64 * 1024];
 }  // namespace
 
 UpstreamConnection::UpstreamConnection(Worker* worker, net::UniqueFd fd,
-                                       const net::SocketAddress& endpoint)
+                                       const net::SocketAddress& endpoint,
+                                       ClusterPool* pool)
     : worker_(worker),
       fd_(std::move(fd)),
       endpoint_(endpoint),
       key_(KeyOf(endpoint)),
-      parser_(http::Http1Parser::Mode::kResponse, this) {}
+      pool_(pool),
+      parser_(http::Http1Parser::Mode::kResponse, this) {
+  worker_->ConnectionOpened(pool_);
+}
 
 UpstreamConnection::~UpstreamConnection() = default;
 
@@ -39,9 +43,12 @@ void UpstreamConnection::Start() {
   }
 }
 
-void UpstreamConnection::Attach(UpstreamCallbacks* cb) {
+void UpstreamConnection::Attach(UpstreamCallbacks* cb, ClusterPool* requests) {
   cb_ = cb;
+  if (in_pool_ && pool_->idle > 0) --pool_->idle;
   in_pool_ = false;
+  request_pool_ = requests;
+  ++request_pool_->requests;
   response_done_ = false;
   detach_requested_ = false;
   ++worker_->endpoint(key_).active;
@@ -220,6 +227,10 @@ UpstreamCallbacks* UpstreamConnection::EndExchange() {
     if (ep.active > 0) --ep.active;
     cb_ = nullptr;
   }
+  if (request_pool_ != nullptr) {
+    --request_pool_->requests;
+    request_pool_ = nullptr;
+  }
   return cb;
 }
 
@@ -251,6 +262,7 @@ void UpstreamConnection::ReturnToPool() {
   in_pool_ = true;
   idle_since_ = worker_->Now();
   worker_->endpoint(key_).idle.push_back(this);
+  worker_->ConnectionReleased(pool_, /*closed=*/false);
 }
 
 net::UniqueFd UpstreamConnection::TakeForTunnel(std::string* read_ahead,
@@ -276,7 +288,13 @@ void UpstreamConnection::Close() {
     auto& idle = worker_->endpoint(key_).idle;
     idle.erase(std::remove(idle.begin(), idle.end(), this), idle.end());
     in_pool_ = false;
+    if (pool_->idle > 0) --pool_->idle;
   }
+  if (request_pool_ != nullptr) {
+    --request_pool_->requests;
+    request_pool_ = nullptr;
+  }
+  worker_->ConnectionReleased(pool_, /*closed=*/true);
   if (fd_.valid()) {
     worker_->loop()->Remove(fd_.get());
     fd_.Reset();

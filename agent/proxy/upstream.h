@@ -36,13 +36,15 @@ class UpstreamCallbacks {
 // in between, where any byte or EOF from the peer closes it.
 class UpstreamConnection final : public WorkerObject, http::Http1Visitor {
  public:
+  // Counted in `pool` (its cluster's connectionPool) while open.
   UpstreamConnection(Worker* worker, net::UniqueFd fd,
-                     const net::SocketAddress& endpoint);
+                     const net::SocketAddress& endpoint, ClusterPool* pool);
   ~UpstreamConnection() override;
 
   // Registers with the loop (connecting).
   void Start();
-  void Attach(UpstreamCallbacks* cb);
+  // `requests`: the pool whose maxRequests the exchange counts against.
+  void Attach(UpstreamCallbacks* cb, ClusterPool* requests);
   // Queues bytes and writes what the socket takes now.
   void Send(std::string_view bytes);
   // The request being sent is `method` (frames the response).
@@ -60,6 +62,7 @@ class UpstreamConnection final : public WorkerObject, http::Http1Visitor {
 
   const net::SocketAddress& endpoint() const { return endpoint_; }
   const EndpointKey& key() const { return key_; }
+  ClusterPool* pool() const { return pool_; }
   bool connected() const { return connected_; }
   size_t pending_output() const { return out_.size() - out_off_; }
 
@@ -91,6 +94,8 @@ class UpstreamConnection final : public WorkerObject, http::Http1Visitor {
   net::UniqueFd fd_;
   const net::SocketAddress endpoint_;
   const EndpointKey key_;
+  ClusterPool* const pool_;
+  ClusterPool* request_pool_ = nullptr;  // the exchange's, while attached
   http::Http1Parser parser_;
   UpstreamCallbacks* cb_ = nullptr;
   bool connected_ = false;

@@ -5,6 +5,7 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <future>
@@ -150,6 +151,7 @@ absl::Status Worker::Start(std::shared_ptr<const ProxySnapshot> first) {
     VLOG(1) << "worker " << id_ << ": no IPv6 outbound listener: " << s;
   Apply(snapshot_);
   loop_->SetAfterBatch([this] {
+    if (!wake_.empty()) WakeWaiters();
     retired_.clear();
     now_valid_ = false;
     access_logs_.Flush();
@@ -195,7 +197,132 @@ void Worker::Apply(std::shared_ptr<const ProxySnapshot> snapshot) {
     round_robin_.resize(config->clusters.size());
     access_logs_.Sync(config->access_log_paths, id_ == 0);
     SyncGatewayListeners();
+    SyncPools();
   }
+}
+
+namespace {
+
+// This worker's share of a node-wide limit.
+uint32_t WorkerShare(uint32_t limit, int workers) {
+  if (limit == 0) return 0;
+  const uint32_t n = workers > 0 ? static_cast<uint32_t>(workers) : 1u;
+  return std::max<uint32_t>(1, (limit + n - 1) / n);
+}
+
+}  // namespace
+
+void Worker::SyncPools() {
+  const compile::ProxyConfig& config = *snapshot_->config;
+  pool_by_cluster_.assign(config.clusters.size(), nullptr);
+  for (size_t i = 0; i < config.clusters.size(); ++i) {
+    const compile::Cluster& c = config.clusters[i];
+    std::unique_ptr<ClusterPool>& p = pools_[c.name];
+    if (p == nullptr) {
+      p = std::make_unique<ClusterPool>();
+      PoolCounters& counters = stats_.pools[c.name];
+      counters.mesh = c.mesh;
+      counters.virtual_node = c.virtual_node;
+      counters.port = c.port;
+      p->stats = &counters;
+    }
+    p->max_connections = WorkerShare(c.pool.max_connections, options_.workers);
+    p->max_pending = WorkerShare(c.pool.max_pending_requests, options_.workers);
+    p->max_requests = WorkerShare(c.pool.max_requests, options_.workers);
+    pool_by_cluster_[i] = p.get();
+  }
+}
+
+ClusterPool* Worker::PoolFor(const compile::ProxyConfig& config,
+                             uint32_t index) {
+  if (&config == balancers_for_ && index < pool_by_cluster_.size())
+    return pool_by_cluster_[index];
+  // A request routed with an older config: find its cluster by name.
+  auto it = pools_.find(config.clusters[index].name);
+  if (it != pools_.end()) return it->second.get();
+  // Its cluster left the config: count it apart, without limits.
+  std::unique_ptr<ClusterPool>& p = pools_[config.clusters[index].name];
+  p = std::make_unique<ClusterPool>();
+  PoolCounters& counters = stats_.pools[config.clusters[index].name];
+  counters.mesh = config.clusters[index].mesh;
+  counters.virtual_node = config.clusters[index].virtual_node;
+  counters.port = config.clusters[index].port;
+  p->stats = &counters;
+  return p.get();
+}
+
+void Worker::ConnectionReleased(ClusterPool* pool, bool closed) {
+  if (closed) {
+    if (pool->connections > 0) --pool->connections;
+  } else {
+    ++pool->idle;
+  }
+  if (pool->head == nullptr) return;
+  ++pool->wakeups;
+  if (!pool->wake_queued) {
+    pool->wake_queued = true;
+    wake_.push_back(pool);
+  }
+}
+
+void Worker::Wait(ClusterPool* pool, PoolWaiter* w, bool front) {
+  w->pool_ = pool;
+  if (front) {
+    w->prev_ = nullptr;
+    w->next_ = pool->head;
+    if (pool->head != nullptr) pool->head->prev_ = w;
+    pool->head = w;
+    if (pool->tail == nullptr) pool->tail = w;
+  } else {
+    w->next_ = nullptr;
+    w->prev_ = pool->tail;
+    if (pool->tail != nullptr) pool->tail->next_ = w;
+    pool->tail = w;
+    if (pool->head == nullptr) pool->head = w;
+  }
+  ++pool->pending;
+  ++pool->stats->pending;
+}
+
+void Worker::CancelWait(PoolWaiter* w) {
+  ClusterPool* pool = w->pool_;
+  if (pool == nullptr) return;
+  if (w->prev_ != nullptr) {
+    w->prev_->next_ = w->next_;
+  } else {
+    pool->head = w->next_;
+  }
+  if (w->next_ != nullptr) {
+    w->next_->prev_ = w->prev_;
+  } else {
+    pool->tail = w->prev_;
+  }
+  w->pool_ = nullptr;
+  w->prev_ = w->next_ = nullptr;
+  --pool->pending;
+  --pool->stats->pending;
+}
+
+PoolWaiter* Worker::PopWaiter(ClusterPool* pool) {
+  PoolWaiter* w = pool->head;
+  if (w != nullptr) CancelWait(w);
+  return w;
+}
+
+void Worker::WakeWaiters() {
+  // By index: a woken waiter may release connections and queue more.
+  for (size_t i = 0; i < wake_.size(); ++i) {
+    ClusterPool* pool = wake_[i];
+    pool->wake_queued = false;
+    uint32_t n = pool->wakeups;
+    pool->wakeups = 0;
+    while (n-- > 0) {
+      PoolWaiter* w = PopWaiter(pool);
+      if (w == nullptr) break;
+      w->OnPoolReady();
+    }
+  }
+  wake_.clear();
 }
 
 void Worker::SyncGatewayListeners() {
@@ -458,26 +585,53 @@ absl::StatusOr<net::UniqueFd> Worker::ConnectUpstream(
 }
 
 UpstreamConnection* Worker::AcquireUpstream(const net::SocketAddress& ep,
-                                            bool* out_of_resources) {
-  *out_of_resources = false;
+                                            ClusterPool* pool,
+                                            AcquireFailure* failure) {
+  *failure = AcquireFailure::kNone;
+  if (pool->max_requests != 0 && pool->requests >= pool->max_requests) {
+    *failure = AcquireFailure::kRequestLimit;
+    return nullptr;
+  }
   EndpointState& st = endpoint(KeyOf(ep));
   while (!st.idle.empty()) {
     UpstreamConnection* c = st.idle.back();
     st.idle.pop_back();
     if (!c->closed()) return c;
   }
+  if (pool->connections_full()) {
+    // An idle connection of this pool to another endpoint makes room.
+    UpstreamConnection* spare = nullptr;
+    if (pool->idle > 0) {
+      for (auto& [key, other] : endpoints_) {
+        for (UpstreamConnection* c : other.idle) {
+          if (c->pool() == pool && !c->closed()) {
+            spare = c;
+            break;
+          }
+        }
+        if (spare != nullptr) break;
+      }
+    }
+    if (spare == nullptr) {
+      *failure = AcquireFailure::kConnectionLimit;
+      return nullptr;
+    }
+    spare->Abort();
+  }
   auto fd = ConnectUpstream(ep);
   if (!fd.ok()) {
     // EMFILE, ENFILE, ENOBUFS, ENOMEM (ResourceExhausted) and
     // EADDRNOTAVAIL (no ephemeral port) are this proxy's limits.
     int err = errno;
-    *out_of_resources =
-        absl::IsResourceExhausted(fd.status()) || err == EADDRNOTAVAIL;
+    *failure = absl::IsResourceExhausted(fd.status()) || err == EADDRNOTAVAIL
+                   ? AcquireFailure::kOutOfResources
+                   : AcquireFailure::kConnect;
     ++stats_.upstream_cx_connect_fail;
     LOG_EVERY_N(WARNING, 100) << fd.status();
     return nullptr;
   }
-  UpstreamConnection* c = Make<UpstreamConnection>(this, std::move(*fd), ep);
+  UpstreamConnection* c =
+      Make<UpstreamConnection>(this, std::move(*fd), ep, pool);
   c->Start();
   return c;
 }

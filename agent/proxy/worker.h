@@ -69,6 +69,8 @@ struct WorkerOptions {
   // Output a connection may queue before its peer stops being read.
   size_t high_watermark = 256 * 1024;
   int backlog = 4096;
+  // Workers in the proxy: each enforces its share of a connectionPool.
+  int workers = 1;
 };
 
 // An endpoint address as a hashable value (the pools' key).
@@ -109,6 +111,56 @@ class WorkerObject {
 struct EndpointState {
   uint32_t active = 0;
   std::vector<UpstreamConnection*> idle;
+};
+
+struct ClusterPool;
+
+// A request waiting in a ClusterPool for a connection (intrusive: waiting
+// allocates nothing).
+class PoolWaiter {
+ public:
+  virtual ~PoolWaiter() = default;
+  // A connection of the pool was released: try again.
+  virtual void OnPoolReady() = 0;
+  bool waiting() const { return pool_ != nullptr; }
+
+ private:
+  friend class Worker;
+  ClusterPool* pool_ = nullptr;
+  PoolWaiter* prev_ = nullptr;
+  PoolWaiter* next_ = nullptr;
+};
+
+// One cluster's connectionPool on one worker. The node-wide limits are
+// split across workers (ceil(limit / workers), at least 1): each worker
+// enforces its share alone, with no lock or shared counter on the request
+// path. 0: no limit.
+struct ClusterPool {
+  uint32_t max_connections = 0;
+  uint32_t max_pending = 0;
+  uint32_t max_requests = 0;
+  uint32_t connections = 0;  // open upstream connections opened for it
+  uint32_t idle = 0;         // of which pooled, idle
+  uint32_t requests = 0;     // requests on its connections now
+  uint32_t pending = 0;      // waiters
+  PoolWaiter* head = nullptr;
+  PoolWaiter* tail = nullptr;
+  uint32_t wakeups = 0;  // releases since the waiters were last woken
+  bool wake_queued = false;
+  PoolCounters* stats = nullptr;  // in the worker's WorkerStats::pools
+
+  bool connections_full() const {
+    return max_connections != 0 && connections >= max_connections;
+  }
+};
+
+// Why AcquireUpstream returned no connection.
+enum class AcquireFailure {
+  kNone,
+  kConnect,          // the socket could not be made (the endpoint's fault)
+  kOutOfResources,   // no descriptor or local port left (this proxy's)
+  kConnectionLimit,  // the pool's maxConnections is reached
+  kRequestLimit,     // the pool's maxRequests is reached
 };
 
 // One proxy worker: a thread running its own event loop with its own
@@ -185,12 +237,21 @@ class Worker {
     return (++connection_seq_ << kWorkerIdBits) | static_cast<uint64_t>(id_);
   }
 
-  // An idle pooled connection to `ep`, or a new one (connecting); null
-  // when no socket could be made.
-  // `*out_of_resources` says the failure was this proxy's (no descriptor
-  // or local port left) rather than the endpoint's.
+  // An idle pooled connection to `ep`, or a new one (connecting) counted
+  // in `pool`; null with the reason in `*failure`. At maxConnections an
+  // idle connection of the pool to another endpoint is closed to make room.
   UpstreamConnection* AcquireUpstream(const net::SocketAddress& ep,
-                                      bool* out_of_resources);
+                                      ClusterPool* pool,
+                                      AcquireFailure* failure);
+  // The pool of cluster `index` of `config` (the current config, or an
+  // older one a request still holds).
+  ClusterPool* PoolFor(const compile::ProxyConfig& config, uint32_t index);
+  // Pool accounting (UpstreamConnection, TcpSession).
+  void ConnectionOpened(ClusterPool* pool) { ++pool->connections; }
+  void ConnectionReleased(ClusterPool* pool, bool closed);
+  // Queues `w` (FIFO; `front` puts back one woken too early).
+  void Wait(ClusterPool* pool, PoolWaiter* w, bool front);
+  void CancelWait(PoolWaiter* w);
   // A non-blocking connect to `ep`, marked and with TCP_NODELAY.
   absl::StatusOr<net::UniqueFd> ConnectUpstream(const net::SocketAddress& ep);
 
@@ -222,6 +283,11 @@ class Worker {
   // is when its turn comes.
   void ForEachOpen(absl::FunctionRef<void(WorkerObject*)> fn);
   void CloseListeners();
+  void SyncPools();
+  PoolWaiter* PopWaiter(ClusterPool* pool);
+  // Hands released connections to waiters (after each batch of events, so
+  // that no waiter runs inside another connection's callback).
+  void WakeWaiters();
 
   static constexpr int kWorkerIdBits = 10;
 
@@ -234,6 +300,10 @@ class Worker {
   std::vector<std::optional<SmoothWeightedRoundRobin>> balancers_;
   std::vector<RoundRobin> round_robin_;  // by cluster
   absl::flat_hash_map<EndpointKey, EndpointState> endpoints_;
+  // By cluster name; kept across reloads (connections point at them).
+  absl::flat_hash_map<std::string, std::unique_ptr<ClusterPool>> pools_;
+  std::vector<ClusterPool*> pool_by_cluster_;  // for balancers_for_
+  std::vector<ClusterPool*> wake_;             // capacity kept
   std::vector<std::unique_ptr<Listener>> listeners_;
   uint32_t next_source_ = 0;  // spreads loopback source addresses
   bool accepting_ = true;

@@ -21,8 +21,10 @@ port). Keep-alive, one thread per connection. Any method and path:
                      in wire order, trailers: [[name, value]]}
   otherwise          body is NAME + "\\n"
 
-GET /__stats answers JSON {name, requests, by_path, attempts} and POST
-/__reset clears it; neither is counted.
+GET /__stats answers JSON {name, requests, by_path, attempts, connections,
+max_in_flight} and POST /__reset clears it; neither is counted as a request
+(connections counts every connection accepted, the asking one included;
+max_in_flight is the most requests handled at once).
 """
 
 import argparse
@@ -48,6 +50,22 @@ class Stats:
         self._requests = 0
         self._by_path = {}
         self._attempts = {}
+        self._connections = 0
+        self._in_flight = 0
+        self._max_in_flight = 0
+
+    def connected(self):
+        with self._lock:
+            self._connections += 1
+
+    def begin(self):
+        with self._lock:
+            self._in_flight += 1
+            self._max_in_flight = max(self._max_in_flight, self._in_flight)
+
+    def end(self):
+        with self._lock:
+            self._in_flight -= 1
 
     def count(self, path, request_id):
         """Counts one request; returns the attempt number for request_id."""
@@ -67,6 +85,8 @@ class Stats:
                 "requests": self._requests,
                 "by_path": dict(self._by_path),
                 "attempts": dict(self._attempts),
+                "connections": self._connections,
+                "max_in_flight": self._max_in_flight,
             }
 
     def reset(self):
@@ -74,6 +94,8 @@ class Stats:
             self._requests = 0
             self._by_path.clear()
             self._attempts.clear()
+            self._connections = 0
+            self._max_in_flight = self._in_flight
 
 
 class BadRequest(Exception):
@@ -97,6 +119,10 @@ class UpstreamHandler(http.server.BaseHTTPRequestHandler):
 
     def log_request(self, code="-", size="-"):
         pass  # errors still go through log_error
+
+    def setup(self):
+        super().setup()
+        self.server.stats.connected()
 
     # ------------------------------------------------------------ body
     def _read_body(self):
@@ -233,7 +259,11 @@ class UpstreamHandler(http.server.BaseHTTPRequestHandler):
         attempt = stats.count(path, request_id)
         delay_ms = self._header_int("x-delay-ms", 0)
         if delay_ms > 0:
-            time.sleep(delay_ms / 1000.0)
+            stats.begin()
+            try:
+                time.sleep(delay_ms / 1000.0)
+            finally:
+                stats.end()
         if self.headers.get("x-reset", "").strip() == "1":
             self._reset()
             return

@@ -351,6 +351,59 @@ TEST_F(ProxyConfigTest, GatewayHostnameRewriteDisabledKeepsTheClientsHost) {
 }
 
 // Without the model's defaults (a spec built in code): the same rules.
+TEST_F(ProxyConfigTest, ConnectionPoolsPerListenerProtocol) {
+  auto with_pool = [](json node, int listener, json pool) {
+    node["spec"]["listeners"][listener]["connectionPool"] = pool;
+    return node;
+  };
+  json resources = Base();
+  resources.push_back(with_pool(
+      Node("h", {9001}), 0,
+      {{"http", {{"maxConnections", 4}, {"maxPendingRequests", 7}}}}));
+  resources.push_back(
+      with_pool(Node("hp", {9002}), 0, {{"http", {{"maxConnections", 2}}}}));
+  resources.push_back(with_pool(Node("t", {9003}, "tcp"), 0,
+                                {{"tcp", {{"maxConnections", 3}}}}));
+  resources.push_back(with_pool(Node("h2", {9004}, "http2"), 0,
+                                {{"http2", {{"maxRequests", 50}}}}));
+  resources.push_back(with_pool(Node("g", {9005, 9006}, "grpc"), 1,
+                                {{"grpc", {{"maxRequests", 9}}}}));
+  auto c = Compile(resources);
+  ASSERT_NE(c, nullptr);
+  auto limits = [&](const std::string& name) {
+    for (const Cluster& cl : c->clusters)
+      if (cl.name == name) return cl.pool;
+    ADD_FAILURE() << "no cluster " << name;
+    return PoolLimits{};
+  };
+  EXPECT_EQ(limits("m/h:9001"), (PoolLimits{4, 7, 0}));
+  // maxPendingRequests unset: App Mesh's default, 2147483647 (no limit in
+  // practice; the decoder fills it in).
+  EXPECT_EQ(limits("m/hp:9002"), (PoolLimits{2, 2147483647, 0}));
+  EXPECT_EQ(limits("m/t:9003"), (PoolLimits{3, 0, 0}));
+  EXPECT_EQ(limits("m/h2:9004"), (PoolLimits{0, 0, 50}));
+  // Per listener: only the second grpc listener has a pool.
+  EXPECT_EQ(limits("m/g:9005"), PoolLimits{});
+  EXPECT_FALSE(limits("m/g:9005").limited());
+  EXPECT_EQ(limits("m/g:9006"), (PoolLimits{0, 0, 9}));
+  // No connectionPool: no limits (App Mesh left Envoy's at 2147483647).
+  EXPECT_FALSE(limits("m/a:8080").limited());
+}
+
+TEST(CompilePoolLimitsTest, MemberNotMatchingTheProtocolIsIgnored) {
+  model::ConnectionPool pool;
+  pool.http = model::HttpConnectionPool{5, 6};
+  EXPECT_EQ(CompilePoolLimits(pool, model::PortProtocol::kHttp),
+            (PoolLimits{5, 6, 0}));
+  EXPECT_EQ(CompilePoolLimits(pool, model::PortProtocol::kTcp), PoolLimits{});
+  EXPECT_EQ(CompilePoolLimits(pool, model::PortProtocol::kGrpc), PoolLimits{});
+  model::ConnectionPool grpc;
+  grpc.grpc = model::RequestConnectionPool{1};
+  EXPECT_EQ(CompilePoolLimits(grpc, model::PortProtocol::kGrpc),
+            (PoolLimits{0, 0, 1}));
+  EXPECT_EQ(CompilePoolLimits(grpc, model::PortProtocol::kHttp2), PoolLimits{});
+}
+
 TEST(CompilePathRewriteTest, UnsetRewriteMeansAppMeshDefaults) {
   model::HttpGatewayRoute r;
   r.match.prefix = "/chapter";

@@ -80,6 +80,76 @@ TEST(ProxyPoolTest, HttpRequestsWaitForTheOneConnectionThenOverflow) {
   EXPECT_EQ(proxy["local_replies"]["overflow"], 1) << proxy.dump();
 }
 
+// Curl lines "CODE REASON" of `n` concurrent slow requests to `url`.
+std::string ConcurrentSlow(const ProxyNode& node, int n, int delay_ms,
+                           const std::string& url) {
+  return node.Run(absl::StrCat(
+      "sh -c 'for i in $(seq ", n,
+      "); do curl -s -o /dev/null --max-time 20 -H \"x-delay-ms: ", delay_ms,
+      "\" -w \"%{http_code} %header{x-nodemesh-reason}\\n\" ", url,
+      " & done; wait'"));
+}
+
+int CountLines(const std::string& out, const std::string& line) {
+  int n = 0;
+  for (absl::string_view l : absl::StrSplit(out, '\n')) n += l == line ? 1 : 0;
+  return n;
+}
+
+TEST(ProxyPoolTest, WaitingRequestsKeepTheirTimeout) {
+  ProxyNode node;
+  Upstreams* up = node.AddUpstreams({{"app"}});
+  const uint16_t gw = PickPort();
+  json listener = {
+      {"connectionPool",
+       {{"http", {{"maxConnections", 1}, {"maxPendingRequests", 5}}}}},
+      {"timeout",
+       {{"http", {{"perRequest", {{"unit", "ms"}, {"value", 600}}}}}}}};
+  json model = {
+      appmesh::Mesh(),
+      appmesh::Node("app", up->port("app"), "127.0.0.1", "http", listener),
+      appmesh::ServiceByNode("svc.m.local", "app"), appmesh::Gateway("gw", gw),
+      appmesh::GatewayRoute("gw", "all", "/", "svc.m.local")};
+  ASSERT_TRUE(node.Start(model, {"--workers=1"}));
+  // One request holds the connection past the timeout; the other waits
+  // and times out in the queue, never reaching the upstream.
+  std::string out =
+      ConcurrentSlow(node, 2, 3000, absl::StrCat("http://127.0.0.1:", gw, "/"));
+  EXPECT_EQ(CountLines(out, "504 request_timeout"), 2) << out;
+  EXPECT_EQ(node.UpstreamStats(up->port("app"))["requests"], 1);
+  json pools = node.AdminJson("/stats")["proxy"]["pools"];
+  ASSERT_EQ(pools.size(), 1u) << pools.dump();
+  EXPECT_EQ(pools[0]["pending_requests"], 0) << pools.dump();
+  EXPECT_EQ(pools[0]["overflow_connections"], 1) << pools.dump();
+  EXPECT_EQ(pools[0]["overflow_pending"], 0) << pools.dump();
+}
+
+TEST(ProxyPoolTest, Http2ListenerMaxRequestsCapsConcurrentRequests) {
+  ProxyNode node;
+  Upstreams* up = node.AddUpstreams({{"app"}});
+  const uint16_t gw = PickPort();
+  json pool = {{"connectionPool", {{"http2", {{"maxRequests", 1}}}}}};
+  json model = {
+      appmesh::Mesh(),
+      appmesh::Node("app", up->port("app"), "127.0.0.1", "http2", pool),
+      appmesh::ServiceByNode("svc.m.local", "app"), appmesh::Gateway("gw", gw),
+      appmesh::GatewayRoute("gw", "all", "/", "svc.m.local")};
+  ASSERT_TRUE(node.Start(model, {"--workers=1"}));
+  std::string out =
+      ConcurrentSlow(node, 2, 1000, absl::StrCat("http://127.0.0.1:", gw, "/"));
+  EXPECT_EQ(CountLines(out, "200 "), 1) << out;
+  EXPECT_EQ(CountLines(out, "503 overflow"), 1) << out;
+  std::string metrics = node.Metrics();
+  EXPECT_TRUE(absl::StrContains(
+      metrics, absl::StrCat("nodemesh_upstream_overflow_total{mesh=\"m\","
+                            "virtual_node=\"app\",port=\"",
+                            up->port("app"), "\",kind=\"requests\"} 1")))
+      << metrics;
+  // The slot is free again.
+  out = ConcurrentSlow(node, 1, 0, absl::StrCat("http://127.0.0.1:", gw, "/"));
+  EXPECT_EQ(CountLines(out, "200 "), 1) << out;
+}
+
 TEST(ProxyPoolTest, TcpConnectionBeyondMaxConnectionsIsRefused) {
   ProxyNode node;
   Upstreams* up = node.AddUpstreams({{"db"}});

@@ -156,7 +156,7 @@ TEST(ProxyPoolTest, TcpConnectionBeyondMaxConnectionsIsRefused) {
   json pool = {{"connectionPool", {{"tcp", {{"maxConnections", 1}}}}}};
   json model = {appmesh::Mesh(),
                 appmesh::Node("db", up->port("db"), "127.0.0.1", "tcp", pool),
-                appmesh::Router("tr", 7000, "tcp"),
+                appmesh::Router("tr", 7010, "tcp"),
                 appmesh::Route("tr", "bytes",
                                {{"tcpRoute",
                                  {{"action", appmesh::Targets({{"db", 1}})}}}}),
@@ -164,7 +164,7 @@ TEST(ProxyPoolTest, TcpConnectionBeyondMaxConnectionsIsRefused) {
   ASSERT_TRUE(node.Start(model, {"--workers=1"}));
   auto maps = datapath::DatapathMaps::Open(node.pin_dir());
   ASSERT_TRUE(maps.ok()) << maps.status();
-  auto vip = datapath::ServiceAddress::Parse("127.10.0.9:7000");
+  auto vip = datapath::ServiceAddress::Parse("127.10.0.10:7010");
   ASSERT_TRUE(vip.ok());
   nm_service svc{};
   svc.service_id = 9;
@@ -188,17 +188,17 @@ TEST(ProxyPoolTest, TcpConnectionBeyondMaxConnectionsIsRefused) {
       }
       return got;
     };
-    auto first = Connect("127.10.0.9:7000");
+    auto first = Connect("127.10.0.10:7010");
     if (!first.valid()) return 10;
     if (exchange(first.get()).rfind("HTTP/1.1 200", 0) != 0) return 11;
     // The first is still open: the second is closed without a byte.
-    auto second = Connect("127.10.0.9:7000");
+    auto second = Connect("127.10.0.10:7010");
     if (!second.valid()) return 12;
     if (!exchange(second.get()).empty()) return 13;
     // Once the first closes, a connection gets through again.
     first.Reset();
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
-    auto third = Connect("127.10.0.9:7000");
+    auto third = Connect("127.10.0.10:7010");
     if (!third.valid()) return 14;
     if (exchange(third.get()).rfind("HTTP/1.1 200", 0) != 0) return 15;
     return 0;

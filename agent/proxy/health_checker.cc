@@ -12,9 +12,8 @@
 namespace nodemesh::proxy {
 
 struct HealthChecker::Probe {
-  Probe(net::SocketAddress a, const model::HealthCheckPolicy& p)
-      : address(std::move(a)),
-        state(p.healthy_threshold, p.unhealthy_threshold) {}
+  Probe(const net::SocketAddress& a, const model::HealthCheckPolicy& p)
+      : address(a), state(p.healthy_threshold, p.unhealthy_threshold) {}
   net::SocketAddress address;
   HealthCheckState state;
   net::UniqueFd fd;

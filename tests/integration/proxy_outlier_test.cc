@@ -26,7 +26,7 @@ class ProxyOutlierTest : public ::testing::Test {
  protected:
   // Virtual node "app" on `port` of app.test, which resolves to 127.0.0.1
   // and 127.0.0.2 (ENDPOINTS), reached through a gateway.
-  void StartWith(json listener_extra) {
+  void StartWith(const json& listener_extra) {
     node_.SetHosts("127.0.0.1 app.test\n127.0.0.2 app.test");
     json model = {
         appmesh::Mesh(),

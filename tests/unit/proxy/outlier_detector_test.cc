@@ -24,6 +24,7 @@ OutlierPolicy Policy(uint64_t errors, int interval_ms, int base_ms,
 
 std::vector<std::string> Endpoints(int n) {
   std::vector<std::string> out;
+  out.reserve(n);
   for (int i = 0; i < n; ++i) out.push_back("10.0.0." + std::to_string(i));
   return out;
 }

@@ -311,6 +311,8 @@ class Compiler {
       if (spec.service_discovery && spec.service_discovery->aws_cloud_map)
         c.cloud_map = *spec.service_discovery->aws_cloud_map;
       c.tls = l.tls && l.tls->mode != model::TlsMode::kDisabled;
+      c.outlier_detection = l.outlier_detection;
+      c.health_check = l.health_check;
       if (l.timeout) {
         const auto& t = *l.timeout;
         const std::optional<model::HttpTimeout>& http =

@@ -71,6 +71,9 @@ struct Cluster {
   // The node's access log (its Envoy's ingress), index into
   // ProxyConfig::access_logs; -1: none.
   int32_t access_log = -1;
+  // The listener's passive and active endpoint checks; none when absent.
+  std::optional<model::OutlierDetection> outlier_detection;
+  std::optional<model::HealthCheckPolicy> health_check;
 };
 
 // The tighter of two timeouts where 0 means none.

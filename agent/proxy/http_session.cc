@@ -623,6 +623,10 @@ void HttpSession::Retry() {
 void HttpSession::OnUpstreamFailure(UpstreamFailure failure) {
   upstream_ = nullptr;
   if (state_ != State::kForwarding) return;
+  // Connect failures, resets and bad responses count as server errors
+  // (Envoy's gateway errors).
+  if (target_ != nullptr && !tried_.empty())
+    worker_->RecordOutcome(*snap_, target_->cluster, tried_.back(), true);
   if (response_started_) {
     log_.AddFlags(kFlagUpstreamConnectionTermination);
     Close();  // mid-response: the client must see the truncation
@@ -657,6 +661,10 @@ void HttpSession::OnResponseHead(const http::MessageHead& head) {
   // Interim responses: the client got its 100 from us already.
   if (status < 200 && status != 101) return;
   try_deadline_ = Clock::time_point::max();
+  if (target_ != nullptr && !tried_.empty()) {
+    worker_->RecordOutcome(*snap_, target_->cluster, tried_.back(),
+                           status >= 500);
+  }
   if (route_->retry.RetriesStatus(status) && CanRetry()) {
     upstream_->Detach(false);
     upstream_ = nullptr;

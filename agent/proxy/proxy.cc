@@ -8,13 +8,31 @@
 
 namespace nodemesh::proxy {
 
+namespace {
+// How often ejections are checked for expiry and intervals ended.
+constexpr std::chrono::milliseconds kHealthTick(100);
+}  // namespace
+
 Proxy::Proxy(net::EventLoop* main_loop, ProxyOptions options)
     : main_loop_(main_loop), options_(std::move(options)) {
   resolver_ =
       std::make_unique<EndpointResolver>(main_loop_, [this] { Republish(); });
+  std::weak_ptr<Proxy*> weak = self_;
+  net::EventLoop* loop = main_loop_;
+  options_.worker.report_outcomes = [loop, weak](OutcomeReport r) {
+    loop->Post([weak, r = std::move(r)] {
+      if (auto self = weak.lock()) (*self)->OnOutcomes(r);
+    });
+  };
+  health_timer_ =
+      main_loop_->AddTimer(kHealthTick, [this] { OnHealthTimer(); });
 }
 
-Proxy::~Proxy() { Stop(); }
+Proxy::~Proxy() {
+  Stop();
+  main_loop_->CancelTimer(health_timer_);
+  health_.clear();
+}
 
 absl::Status Proxy::Start(const model::Snapshot& first) {
   Update(first);
@@ -82,8 +100,129 @@ void Proxy::Republish() {
   }
   for (const compile::GatewayListener& g : config_->gateways)
     snap->gateway_sources.push_back(intern(g.virtual_gateway));
+  SyncHealth(snap.get());
   published_ = std::move(snap);
   for (auto& w : workers_) w->Publish(published_);
+}
+
+void Proxy::SyncHealth(ProxySnapshot* snap) {
+  const auto now = OutlierDetector::Clock::now();
+  std::set<std::string> present;
+  snap->excluded.resize(config_->clusters.size());
+  for (size_t i = 0; i < config_->clusters.size(); ++i) {
+    const compile::Cluster& c = config_->clusters[i];
+    present.insert(c.name);
+    const bool wanted = c.outlier_detection || c.health_check;
+    auto found = health_.find(c.name);
+    if (!wanted && found == health_.end()) continue;
+    ClusterHealth& h = health_[c.name];
+    static const std::vector<net::SocketAddress> kNone;
+    const std::vector<net::SocketAddress>& eps =
+        snap->endpoints[i] ? *snap->endpoints[i] : kNone;
+    std::vector<std::string> keys;
+    keys.reserve(eps.size());
+    for (const auto& a : eps) keys.push_back(a.ToString());
+    if (c.outlier_detection) {
+      OutlierPolicy policy = OutlierPolicy::From(*c.outlier_detection);
+      if (h.outlier == nullptr)
+        h.outlier = std::make_unique<OutlierDetector>(policy, now);
+      else
+        h.outlier->SetPolicy(policy);
+      h.outlier->SetEndpoints(keys);
+    } else if (h.outlier != nullptr) {
+      h.ejections_total += h.outlier->ejections_total();
+      h.outlier.reset();
+    }
+    if (h.checker != nullptr &&
+        (!c.health_check || !(*c.health_check == h.checker->policy()))) {
+      h.checks_ok += h.checker->successes();
+      h.checks_failed += h.checker->failures();
+      h.checker.reset();
+    }
+    if (c.health_check && h.checker == nullptr) {
+      h.checker = std::make_unique<HealthChecker>(
+          main_loop_, *c.health_check, c.port, options_.worker.socket_mark,
+          [this] { RepublishSoon(); });
+    }
+    if (h.checker != nullptr) h.checker->SetEndpoints(eps);
+    std::shared_ptr<std::vector<uint8_t>> mask;
+    for (size_t j = 0; j < keys.size(); ++j) {
+      if (HealthOf(c.name, keys[j]) == EndpointHealth::kHealthy) continue;
+      if (mask == nullptr)
+        mask = std::make_shared<std::vector<uint8_t>>(keys.size(), 0);
+      (*mask)[j] = 1;
+    }
+    snap->excluded[i] = std::move(mask);
+  }
+  for (auto it = health_.begin(); it != health_.end();) {
+    if (present.count(it->first)) {
+      ++it;
+    } else {
+      it = health_.erase(it);  // the listener is gone
+    }
+  }
+}
+
+Proxy::EndpointHealth Proxy::HealthOf(const std::string& cluster,
+                                      const std::string& endpoint) const {
+  auto it = health_.find(cluster);
+  if (it == health_.end()) return EndpointHealth::kHealthy;
+  const ClusterHealth& h = it->second;
+  if (h.outlier != nullptr && h.outlier->ejected(endpoint))
+    return EndpointHealth::kEjected;
+  if (h.checker != nullptr && !h.checker->healthy(endpoint))
+    return EndpointHealth::kUnhealthy;
+  return EndpointHealth::kHealthy;
+}
+
+void Proxy::OnOutcomes(const OutcomeReport& report) {
+  if (report.config != config_) return;  // indexes of an older config
+  const auto now = OutlierDetector::Clock::now();
+  bool changed = false;
+  for (const EndpointOutcome& o : report.outcomes) {
+    if (o.cluster >= config_->clusters.size()) continue;
+    const compile::Cluster& c = config_->clusters[o.cluster];
+    auto it = health_.find(c.name);
+    if (it == health_.end() || it->second.outlier == nullptr) continue;
+    std::string key = o.address.ToString();
+    if (it->second.outlier->Report(key, o.errors, o.successes, now)) {
+      LOG(INFO) << "outlier detection: ejected " << key << " of " << c.name
+                << " for "
+                << (it->second.outlier->policy().base_ejection *
+                    it->second.outlier->ejection_count(key))
+                       .count()
+                << " ms";
+      changed = true;
+    }
+  }
+  if (changed) Republish();
+}
+
+void Proxy::OnHealthTimer() {
+  const auto now = OutlierDetector::Clock::now();
+  bool changed = false;
+  for (auto& [name, h] : health_) {
+    if (h.outlier != nullptr && h.outlier->Advance(now)) {
+      LOG(INFO) << "outlier detection: endpoints of " << name
+                << " back in rotation";
+      changed = true;
+    }
+  }
+  if (changed) Republish();
+  health_timer_ =
+      main_loop_->AddTimer(kHealthTick, [this] { OnHealthTimer(); });
+}
+
+void Proxy::RepublishSoon() {
+  if (republish_pending_) return;
+  republish_pending_ = true;
+  std::weak_ptr<Proxy*> weak = self_;
+  main_loop_->Post([weak] {
+    if (auto self = weak.lock()) {
+      (*self)->republish_pending_ = false;
+      (*self)->Republish();
+    }
+  });
 }
 
 void Proxy::SetPodNamespaces(const std::set<std::string>& paths) {
@@ -282,21 +421,59 @@ void Proxy::RenderMetrics(stats::PrometheusText* out) const {
     for (const auto& [key, t] : s.targets)
       out->Sample(f.name, RouteLabelSet(key), t.*f.value);
   }
-  // Endpoints per cluster, as service discovery and the registry give them
-  // (every endpoint counts as healthy until outlier detection and health
-  // checks can say otherwise).
+  // Endpoints per cluster, as service discovery and the registry give
+  // them, by what outlier detection and health checks say (an endpoint
+  // both ejected and unhealthy counts as ejected).
   out->Family("nodemesh_upstream_endpoints", "gauge",
               "Endpoints of each virtual node listener, by health");
   if (published_ != nullptr) {
     const auto& clusters = published_->config->clusters;
     for (size_t i = 0; i < clusters.size(); ++i) {
       const auto& eps = published_->endpoints[i];
-      out->Sample("nodemesh_upstream_endpoints",
-                  {{"mesh", clusters[i].mesh},
-                   {"virtual_node", clusters[i].virtual_node},
-                   {"port", std::to_string(clusters[i].port)},
-                   {"health", "healthy"}},
-                  eps ? eps->size() : 0);
+      uint64_t counts[3] = {0, 0, 0};
+      if (eps) {
+        for (const auto& a : *eps)
+          ++counts[static_cast<int>(HealthOf(clusters[i].name, a.ToString()))];
+      }
+      static constexpr const char* kHealth[] = {"healthy", "ejected",
+                                                "unhealthy"};
+      for (int h = 0; h < 3; ++h) {
+        out->Sample("nodemesh_upstream_endpoints",
+                    {{"mesh", clusters[i].mesh},
+                     {"virtual_node", clusters[i].virtual_node},
+                     {"port", std::to_string(clusters[i].port)},
+                     {"health", kHealth[h]}},
+                    counts[h]);
+      }
+    }
+  }
+  out->Family("nodemesh_outlier_ejections_total", "counter",
+              "Endpoints ejected by outlier detection");
+  out->Family("nodemesh_health_checks_total", "counter",
+              "Active health checks, by result");
+  if (published_ != nullptr) {
+    for (const compile::Cluster& c : published_->config->clusters) {
+      auto it = health_.find(c.name);
+      if (it == health_.end()) continue;
+      const ClusterHealth& h = it->second;
+      stats::Labels labels = {{"mesh", c.mesh},
+                              {"virtual_node", c.virtual_node},
+                              {"port", std::to_string(c.port)}};
+      if (c.outlier_detection) {
+        out->Sample(
+            "nodemesh_outlier_ejections_total", labels,
+            h.ejections_total + (h.outlier ? h.outlier->ejections_total() : 0));
+      }
+      if (c.health_check) {
+        uint64_t ok = h.checks_ok + (h.checker ? h.checker->successes() : 0);
+        uint64_t failed =
+            h.checks_failed + (h.checker ? h.checker->failures() : 0);
+        stats::Labels l = labels;
+        l.emplace_back("result", "success");
+        out->Sample("nodemesh_health_checks_total", l, ok);
+        l.back().second = "failure";
+        out->Sample("nodemesh_health_checks_total", l, failed);
+      }
     }
   }
   // Connection pools (connectionPool), by cluster.
@@ -477,9 +654,17 @@ nlohmann::json Proxy::ClustersJson() const {
   for (size_t i = 0; i < c.clusters.size(); ++i) {
     const compile::Cluster& cl = c.clusters[i];
     nlohmann::json eps = nlohmann::json::array();
+    nlohmann::json states = nlohmann::json::array();
     if (published_->endpoints[i]) {
-      for (const auto& a : *published_->endpoints[i])
-        eps.push_back(a.ToString());
+      for (const auto& a : *published_->endpoints[i]) {
+        std::string key = a.ToString();
+        static constexpr const char* kHealth[] = {"healthy", "ejected",
+                                                  "unhealthy"};
+        states.push_back(
+            {{"address", key},
+             {"health", kHealth[static_cast<int>(HealthOf(cl.name, key))]}});
+        eps.push_back(std::move(key));
+      }
     }
     out.push_back({{"name", cl.name},
                    {"mesh", cl.mesh},
@@ -491,7 +676,8 @@ nlohmann::json Proxy::ClustersJson() const {
                     {{"max_connections", cl.pool.max_connections},
                      {"max_pending_requests", cl.pool.max_pending_requests},
                      {"max_requests", cl.pool.max_requests}}},
-                   {"endpoints", eps}});
+                   {"endpoints", eps},
+                   {"endpoint_health", states}});
   }
   return out;
 }

@@ -2,6 +2,7 @@
 add_library(nodemesh_proxy
   ${CMAKE_CURRENT_LIST_DIR}/access_log_files.cc
   ${CMAKE_CURRENT_LIST_DIR}/endpoint_resolver.cc
+  ${CMAKE_CURRENT_LIST_DIR}/health_checker.cc
   ${CMAKE_CURRENT_LIST_DIR}/http_access_log.cc
   ${CMAKE_CURRENT_LIST_DIR}/http_session.cc
   ${CMAKE_CURRENT_LIST_DIR}/local_reply.cc

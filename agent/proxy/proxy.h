@@ -1,5 +1,6 @@
 #pragma once
 
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -10,6 +11,8 @@
 #include "agent/model/snapshot.h"
 #include "agent/net/event_loop.h"
 #include "agent/proxy/endpoint_resolver.h"
+#include "agent/proxy/health_checker.h"
+#include "agent/proxy/outlier_detector.h"
 #include "agent/proxy/worker.h"
 #include "agent/stats/prometheus_text.h"
 #include "agent/workload/workload_registry.h"
@@ -63,7 +66,25 @@ class Proxy {
   }
 
  private:
+  // Outlier detection and health checks of one cluster, kept by its name
+  // across recompiles.
+  struct ClusterHealth {
+    std::unique_ptr<OutlierDetector> outlier;
+    std::unique_ptr<HealthChecker> checker;
+    uint64_t ejections_total = 0;               // of detectors since replaced
+    uint64_t checks_ok = 0, checks_failed = 0;  // of checkers replaced
+  };
+  enum class EndpointHealth { kHealthy, kEjected, kUnhealthy };
   void Republish();
+  // Brings the clusters' detectors and checkers in line with the config
+  // and the endpoints of `snap`, and fills snap->excluded.
+  void SyncHealth(ProxySnapshot* snap);
+  EndpointHealth HealthOf(const std::string& cluster,
+                          const std::string& endpoint) const;
+  void OnOutcomes(const OutcomeReport& report);
+  void OnHealthTimer();
+  // Republish later, from a fresh stack (checker callbacks).
+  void RepublishSoon();
 
   net::EventLoop* main_loop_;
   ProxyOptions options_;
@@ -79,6 +100,12 @@ class Proxy {
   // hold pointers into it (std::set nodes do not move).
   std::set<std::string> source_names_;
   std::set<std::string> pod_netns_;
+  std::map<std::string, ClusterHealth> health_;  // by cluster name
+  net::EventLoop::TimerId health_timer_ = net::EventLoop::kInvalidTimer;
+  bool republish_pending_ = false;
+  // Closures posted to the main loop hold a weak reference: the proxy may
+  // be gone when they run.
+  std::shared_ptr<Proxy*> self_ = std::make_shared<Proxy*>(this);
 };
 
 }  // namespace nodemesh::proxy

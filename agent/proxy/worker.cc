@@ -454,7 +454,37 @@ void Worker::Tick() {
   // are exactly what downstream_cx_active counts.
   open_connections_.store(stats_.downstream_cx_active,
                           std::memory_order_relaxed);
+  ReportOutcomes();
   loop_->AddTimer(kTick, [this] { Tick(); });
+}
+
+void Worker::RecordOutcome(const ProxySnapshot& snap, uint32_t cluster,
+                           const net::SocketAddress& ep, bool error) {
+  const auto& clusters = snap.config->clusters;
+  if (cluster >= clusters.size() || !clusters[cluster].outlier_detection ||
+      !options_.report_outcomes) {
+    return;
+  }
+  if (snap.config != outcomes_config_) {
+    outcomes_.clear();  // indexes of another config; a few outcomes lost
+    outcomes_config_ = snap.config;
+  }
+  EndpointOutcome& o = outcomes_[{cluster, KeyOf(ep)}];
+  if (!o.address.valid()) {
+    o.cluster = cluster;
+    o.address = ep;
+  }
+  ++(error ? o.errors : o.successes);
+}
+
+void Worker::ReportOutcomes() {
+  if (outcomes_.empty()) return;
+  OutcomeReport r;
+  r.config = outcomes_config_;
+  r.outcomes.reserve(outcomes_.size());
+  for (auto& [key, o] : outcomes_) r.outcomes.push_back(o);
+  outcomes_.clear();
+  options_.report_outcomes(std::move(r));
 }
 
 void Worker::Retire(WorkerObject* obj) {
@@ -513,17 +543,31 @@ std::optional<net::SocketAddress> Worker::PickEndpoint(
   const size_t n = eps.size();
   if (n == 0) return std::nullopt;
   if (n == 1) return eps[0];
+  // Ejected and unhealthy endpoints are skipped, unless all are: then all
+  // serve (Envoy's panic mode).
+  const std::vector<uint8_t>* excluded =
+      cluster < snap.excluded.size() ? snap.excluded[cluster].get() : nullptr;
+  if (excluded != nullptr) {
+    bool any_in = false;
+    for (size_t i = 0; i < n && !any_in; ++i)
+      any_in = i >= excluded->size() || (*excluded)[i] == 0;
+    if (!any_in) excluded = nullptr;
+  }
+  auto in_rotation = [&](size_t i) {
+    return excluded == nullptr || i >= excluded->size() || (*excluded)[i] == 0;
+  };
   // Another endpoint than those tried, where one exists.
   bool all_tried = true;
-  for (const auto& ep : eps) {
-    if (std::find(tried.begin(), tried.end(), ep) == tried.end()) {
+  for (size_t i = 0; i < n; ++i) {
+    if (in_rotation(i) &&
+        std::find(tried.begin(), tried.end(), eps[i]) == tried.end()) {
       all_tried = false;
       break;
     }
   }
   auto usable = [&](size_t i) {
-    return all_tried ||
-           std::find(tried.begin(), tried.end(), eps[i]) == tried.end();
+    return in_rotation(i) && (all_tried || std::find(tried.begin(), tried.end(),
+                                                     eps[i]) == tried.end());
   };
   size_t pick = SIZE_MAX;
   if (options_.lb_policy == LbPolicy::kRoundRobin) {

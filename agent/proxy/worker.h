@@ -3,6 +3,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -33,6 +34,10 @@ struct ProxySnapshot {
   std::shared_ptr<const compile::ProxyConfig> config;
   // By cluster index.
   std::vector<std::shared_ptr<const std::vector<net::SocketAddress>>> endpoints;
+  // By cluster index, parallel to `endpoints`: 1 for an endpoint out of
+  // rotation (ejected by outlier detection or failing its health check).
+  // Null or shorter: all in rotation.
+  std::vector<std::shared_ptr<const std::vector<uint8_t>>> excluded;
   // Who is calling, for the source_virtual_node label: workload id (from
   // NM_SO_PEER_WORKLOAD) -> virtual node name, and per gateway (index of
   // config->gateways) its name. Interned: the strings outlive the snapshot.
@@ -56,6 +61,19 @@ struct ProxySnapshot {
 
 enum class LbPolicy { kRoundRobin, kLeastRequest };
 
+// What a worker saw of one endpoint since its last report: server errors
+// (5xx, connect failures, resets) and other responses.
+struct EndpointOutcome {
+  uint32_t cluster = 0;  // index into `config`'s clusters
+  net::SocketAddress address;
+  uint32_t errors = 0;
+  uint32_t successes = 0;
+};
+struct OutcomeReport {
+  std::shared_ptr<const compile::ProxyConfig> config;
+  std::vector<EndpointOutcome> outcomes;
+};
+
 struct WorkerOptions {
   uint16_t outbound_port = 15001;
   std::string gateway_address = "0.0.0.0";
@@ -71,6 +89,10 @@ struct WorkerOptions {
   int backlog = 4096;
   // Workers in the proxy: each enforces its share of a connectionPool.
   int workers = 1;
+  // Called on the worker thread about every 50 ms with the outcomes of
+  // clusters that have outlier detection (the proxy posts them to the main
+  // thread, which decides ejections).
+  std::function<void(OutcomeReport)> report_outcomes;
 };
 
 // An endpoint address as a hashable value (the pools' key).
@@ -225,6 +247,11 @@ class Worker {
 
   EndpointState& endpoint(const EndpointKey& key) { return endpoints_[key]; }
 
+  // Counts a response (or upstream failure) of `ep` for outlier detection;
+  // a no-op for clusters without it.
+  void RecordOutcome(const ProxySnapshot& snap, uint32_t cluster,
+                     const net::SocketAddress& ep, bool error);
+
   // Appends `entry` to its access logs in `config` (the one the request
   // was routed with): `ingress` (the target virtual node's, -1: none) and
   // the egress one, `egress` (a gateway's) or else the log of the caller
@@ -279,6 +306,7 @@ class Worker {
   void SyncGatewayListeners();
   void OnAccept(Listener* l);
   void Tick();
+  void ReportOutcomes();
   // Calls `fn` on each object that was open when the call began and still
   // is when its turn comes.
   void ForEachOpen(absl::FunctionRef<void(WorkerObject*)> fn);
@@ -304,6 +332,10 @@ class Worker {
   absl::flat_hash_map<std::string, std::unique_ptr<ClusterPool>> pools_;
   std::vector<ClusterPool*> pool_by_cluster_;  // for balancers_for_
   std::vector<ClusterPool*> wake_;             // capacity kept
+  // Outcomes since the last report, for the clusters of outcomes_config_.
+  std::shared_ptr<const compile::ProxyConfig> outcomes_config_;
+  absl::flat_hash_map<std::pair<uint32_t, EndpointKey>, EndpointOutcome>
+      outcomes_;
   std::vector<std::unique_ptr<Listener>> listeners_;
   uint32_t next_source_ = 0;  // spreads loopback source addresses
   bool accepting_ = true;

@@ -9,6 +9,8 @@ port). Keep-alive, one thread per connection. Any method and path:
   every response     x-upstream: NAME, and Content-Length unless chunked
   request body       read whole (Content-Length or chunked, trailers ignored)
   x-status: N        answer with status N (default 200)
+  x-fail-upstream: NAME  answer 503 when NAME is this upstream's name (one
+                     bad endpoint among several)
   x-fail-first: K    the first K attempts this server sees with the same
                      x-request-id get x-fail-status (default 503)
   x-delay-ms: N      sleep N ms before answering
@@ -269,6 +271,8 @@ class UpstreamHandler(http.server.BaseHTTPRequestHandler):
             return
 
         status = self._header_int("x-status", 200)
+        if self.headers.get("x-fail-upstream", "").strip() == stats.name:
+            status = 503
         fail_first = self._header_int("x-fail-first", 0)
         if fail_first > 0 and attempt <= fail_first:
             status = self._header_int("x-fail-status", 503)

@@ -122,8 +122,6 @@ void NodeController::Recompile() {
     LOG(ERROR) << "service map not fully written: " << s.message();
   dns_names_ = contents.dns_names.size();
   if (dns_) dns_->SetNames(std::move(contents.dns_names));
-  // New virtual node ids (first registration) name sources in metrics.
-  proxy_->WorkloadsChanged();
 }
 
 void NodeController::SyncPodNamespaces() {
@@ -221,7 +219,7 @@ nlohmann::json NodeController::WorkloadsJson() const {
   nlohmann::json list = nlohmann::json::array();
   for (const auto& [id, w] : registry_.workloads()) {
     nlohmann::json j = w.ToJson();
-    j["workloadId"] = registry_.FindVirtualNodeId(w.mesh, w.virtual_node);
+    j["workloadId"] = registry_.VirtualNodeId(w.mesh, w.virtual_node);
     list.push_back(j);
   }
   return {{"node", config_.node_name}, {"workloads", list}};

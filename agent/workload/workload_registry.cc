@@ -122,6 +122,7 @@ absl::Status WorkloadRegistry::Load() {
           continue;
         }
       }
+      AllocateId(w->mesh, w->virtual_node);  // a state file without it
       registered_[w->id] = *w;
     }
   }
@@ -144,16 +145,14 @@ absl::Status WorkloadRegistry::Save() const {
                              j.dump(2) + "\n");
 }
 
-uint32_t WorkloadRegistry::VirtualNodeId(const std::string& mesh,
-                                         const std::string& vn) {
+bool WorkloadRegistry::AllocateId(const std::string& mesh,
+                                  const std::string& vn) {
   std::string key = absl::StrCat(mesh, "/", vn);
-  auto it = vn_ids_.find(key);
-  if (it != vn_ids_.end()) return it->second;
+  if (vn_ids_.count(key)) return false;
   uint32_t id = vn_names_.empty() ? 1 : vn_names_.rbegin()->first + 1;
   vn_ids_[key] = id;
   vn_names_[id] = {mesh, vn};
-  if (auto s = Save(); !s.ok()) LOG(WARNING) << "workloads: " << s.message();
-  return id;
+  return true;
 }
 
 absl::StatusOr<Workload> WorkloadRegistry::Add(
@@ -197,7 +196,7 @@ absl::StatusOr<Workload> WorkloadRegistry::Add(
   w.populated = CgroupPopulated(w.cgroup, &exists);
   ++next_id_;
   registered_[w.id] = w;
-  VirtualNodeId(w.mesh, w.virtual_node);
+  AllocateId(w.mesh, w.virtual_node);  // saved with the registration
   if (auto s = Save(); !s.ok()) {
     registered_.erase(w.id);
     return s;
@@ -224,9 +223,13 @@ absl::Status WorkloadRegistry::Remove(const std::string& id) {
 
 void WorkloadRegistry::SetDeclared(std::vector<Workload> declared) {
   std::map<std::string, Workload> next;
+  bool new_ids = false;
   for (Workload& w : declared) {
-    VirtualNodeId(w.mesh, w.virtual_node);
+    new_ids |= AllocateId(w.mesh, w.virtual_node);
     next[w.id] = std::move(w);
+  }
+  if (new_ids) {
+    if (auto s = Save(); !s.ok()) LOG(WARNING) << "workloads: " << s.message();
   }
   bool same = next.size() == declared_.size();
   if (same) {

@@ -52,11 +52,9 @@ class WorkloadRegistry {
   // Registered and declared, by id.
   const std::map<std::string, Workload>& workloads() const { return all_; }
   // A stable number per (mesh, virtual node), > 0: the datapath's
-  // workload_id. Allocated on first use, persisted.
-  uint32_t VirtualNodeId(const std::string& mesh, const std::string& vn);
-  // 0 when none was allocated.
-  uint32_t FindVirtualNodeId(const std::string& mesh,
-                             const std::string& vn) const {
+  // workload_id. Every workload's virtual node has one (allocated when it
+  // is registered, declared or loaded, and persisted); 0 for others.
+  uint32_t VirtualNodeId(const std::string& mesh, const std::string& vn) const {
     auto it = vn_ids_.find(mesh + "/" + vn);
     return it == vn_ids_.end() ? 0 : it->second;
   }
@@ -74,6 +72,9 @@ class WorkloadRegistry {
 
  private:
   absl::Status Save() const;
+  // Gives (mesh, vn) an id if it has none; true when it got one now (the
+  // caller saves).
+  bool AllocateId(const std::string& mesh, const std::string& vn);
   void Changed();
   void Rebuild();
   static bool CgroupPopulated(const std::string& path, bool* exists);

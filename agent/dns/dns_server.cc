@@ -102,13 +102,24 @@ absl::Status DnsServer::Adopt(net::UniqueFd fd, const std::string& tag) {
 void DnsServer::Close(const std::string& tag) {
   auto it = listeners_.find(tag);
   if (it == listeners_.end()) return;
+  ForgetQueriesFrom(it->second.get());
   loop_->Remove(it->second.get());
   listeners_.erase(it);
 }
 
 void DnsServer::CloseAll() {
-  for (auto& [tag, fd] : listeners_) loop_->Remove(fd.get());
+  for (auto& [tag, fd] : listeners_) {
+    ForgetQueriesFrom(fd.get());
+    loop_->Remove(fd.get());
+  }
   listeners_.clear();
+}
+
+void DnsServer::ForgetQueriesFrom(int fd) {
+  // Their answers must not go out on whatever socket reuses the number.
+  absl::erase_if(pending_, [fd](const auto& entry) {
+    return entry.second.reply_fd == fd;
+  });
 }
 
 void DnsServer::SetNames(absl::flat_hash_map<std::string, uint32_t> names) {

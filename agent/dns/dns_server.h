@@ -68,6 +68,8 @@ class DnsServer {
   void Forward(int fd, const sockaddr_storage& from, socklen_t from_len,
                std::string_view query);
   void Expire();
+  // Drops forwarded queries whose answer would go out on `fd`.
+  void ForgetQueriesFrom(int fd);
   absl::Status EnsureUpstreamSocket();
 
   net::EventLoop* loop_;

@@ -336,14 +336,11 @@ stats::Labels NodeController::CounterLabels(uint32_t workload_id,
     mesh = vn->second.first;
     source = vn->second.second;
   }
-  if (vips_ != nullptr) {
-    for (const auto& [key, v] : vips_->vips()) {
-      if (v.service_id != service_id) continue;
-      size_t slash = key.find('/');
-      if (mesh.empty()) mesh = key.substr(0, slash);
-      service = key.substr(slash + 1);
-      break;
-    }
+  if (const std::string* key =
+          vips_ != nullptr ? vips_->KeyOf(service_id) : nullptr) {
+    size_t slash = key->find('/');
+    if (mesh.empty()) mesh = key->substr(0, slash);
+    service = key->substr(slash + 1);
   }
   return {{"mesh", mesh},
           {"source_virtual_node", source},

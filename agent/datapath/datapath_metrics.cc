@@ -45,17 +45,23 @@ absl::Status RenderDatapathMetrics(const Datapath& datapath,
   }
   auto counters = datapath.maps().ReadCounters();
   if (!counters.ok()) return counters.status();
+  // One label set per (workload, service), shared by every family.
+  std::vector<stats::Labels> labels;
+  labels.reserve(counters->size());
+  for (const auto& [key, totals] : *counters) {
+    stats::Labels& l = labels.emplace_back(
+        stats::Labels{{"source_workload_id", absl::StrCat(key.first)},
+                      {"service_id", absl::StrCat(key.second)}});
+    if (namer) {
+      stats::Labels names = namer(key.first, key.second);
+      l.insert(l.end(), names.begin(), names.end());
+    }
+  }
   for (const auto& f : kCounterFamilies) {
     out->Family(f.name, "counter", f.help);
-    for (const auto& [key, totals] : *counters) {
-      stats::Labels labels = {{"source_workload_id", absl::StrCat(key.first)},
-                              {"service_id", absl::StrCat(key.second)}};
-      if (namer) {
-        stats::Labels names = namer(key.first, key.second);
-        labels.insert(labels.end(), names.begin(), names.end());
-      }
-      out->Sample(f.name, labels, totals.*(f.field));
-    }
+    size_t i = 0;
+    for (const auto& [key, totals] : *counters)
+      out->Sample(f.name, labels[i++], totals.*(f.field));
   }
   out->Family("nodemesh_bpf_datapath_info", "gauge",
               "The pinned datapath: how this agent found it, its layout");

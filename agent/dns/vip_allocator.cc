@@ -69,7 +69,13 @@ absl::Status VipAllocator::Load() {
     if (!InRange(addr)) continue;  // --service_cidr changed: allocate anew
     vips_[key] = Vip{addr, e["serviceId"].get<uint32_t>()};
   }
+  IndexKeys();
   return absl::OkStatus();
+}
+
+void VipAllocator::IndexKeys() {
+  keys_.clear();
+  for (const auto& [key, v] : vips_) keys_[v.service_id] = key;
 }
 
 absl::Status VipAllocator::Save() const {
@@ -125,9 +131,15 @@ bool VipAllocator::Sync(const std::set<std::string>& services) {
     changed = true;
   }
   if (changed) {
+    IndexKeys();
     if (auto s = Save(); !s.ok()) LOG(WARNING) << "vips: " << s.message();
   }
   return changed;
+}
+
+const std::string* VipAllocator::KeyOf(uint32_t service_id) const {
+  auto it = keys_.find(service_id);
+  return it == keys_.end() ? nullptr : &it->second;
 }
 
 const Vip* VipAllocator::Find(const std::string& key) const {

@@ -33,6 +33,8 @@ class VipAllocator {
   bool Sync(const std::set<std::string>& services);
   // Null when the service has none.
   const Vip* Find(const std::string& key) const;
+  // The "mesh/name" that holds `service_id`; null when none does.
+  const std::string* KeyOf(uint32_t service_id) const;
   const std::map<std::string, Vip>& vips() const { return vips_; }
 
  private:
@@ -40,11 +42,13 @@ class VipAllocator {
   absl::Status Load();
   absl::Status Save() const;
   bool InRange(uint32_t a) const { return (a & mask_) == base_; }
+  void IndexKeys();  // keys_ from vips_
 
   std::string state_file_;
   std::string cidr_;
   uint32_t base_ = 0, mask_ = 0;
   std::map<std::string, Vip> vips_;
+  std::map<uint32_t, std::string> keys_;  // service id -> key, of vips_
 };
 
 }  // namespace nodemesh::dns

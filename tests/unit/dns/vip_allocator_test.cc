@@ -40,6 +40,9 @@ TEST_F(VipAllocatorTest, OnePerServiceInsideTheRangeAndStableAcrossRestarts) {
     EXPECT_EQ(a_vip.rfind("127.128.", 0), 0u);
     EXPECT_NE(v->Find("m/a.local")->service_id,
               v->Find("m/b.local")->service_id);
+    ASSERT_NE(v->KeyOf(v->Find("m/b.local")->service_id), nullptr);
+    EXPECT_EQ(*v->KeyOf(v->Find("m/b.local")->service_id), "m/b.local");
+    EXPECT_EQ(v->KeyOf(999), nullptr);
   }
   auto again = VipAllocator::Create("127.128.0.0/16", dir_);
   ASSERT_TRUE(again.ok());

@@ -34,18 +34,12 @@ std::optional<uint16_t> WorkloadPort(const workload::Workload& w,
   return std::nullopt;
 }
 
-void ToBackend(const net::SocketAddress& a, nm_backend* b) {
-  std::memset(b, 0, sizeof(*b));
-  if (a.family() == AF_INET) {
-    const auto* v4 = reinterpret_cast<const sockaddr_in*>(a.addr());
-    b->addr[10] = 0xff;
-    b->addr[11] = 0xff;
-    std::memcpy(&b->addr[12], &v4->sin_addr, 4);
-  } else {
-    const auto* v6 = reinterpret_cast<const sockaddr_in6*>(a.addr());
-    std::memcpy(b->addr, &v6->sin6_addr, 16);
-  }
-  b->port = htons(a.port());
+nm_backend ToBackend(const net::SocketAddress& a) {
+  datapath::ServiceAddress sa = datapath::ServiceAddress::From(a);
+  nm_backend b{};
+  std::memcpy(b.addr, sa.addr, sizeof(b.addr));
+  b.port = htons(sa.port);
+  return b;
 }
 
 bool DropAll(const model::Snapshot& snap, const std::string& mesh) {
@@ -112,17 +106,12 @@ ServiceMapContents CompileServiceMap(const ServiceMapInputs& in,
     auto vip = in.vips->find(absl::StrCat(h.mesh, "/", h.virtual_service));
     if (vip == in.vips->end()) continue;
     std::string name = absl::AsciiStrToLower(h.virtual_service);
-    auto [dns_it, fresh] = out.dns_names.emplace(name, vip->second.address);
-    (void)dns_it;
-    (void)fresh;  // the first mesh (virtual hosts are in mesh order) wins
+    // The first mesh wins (virtual hosts are in mesh order).
+    out.dns_names.emplace(name, vip->second.address);
     ServiceMapEntry e;
     e.label = absl::StrCat(h.mesh, "/", h.virtual_service, ":", h.port);
-    uint32_t be = htonl(vip->second.address);
-    e.address.addr[10] = 0xff;
-    e.address.addr[11] = 0xff;
-    std::memcpy(&e.address.addr[12], &be, 4);
-    e.address.port = h.port;
-    e.address.protocol = IPPROTO_TCP;
+    e.address = datapath::ServiceAddress::FromIpv4(vip->second.address, h.port,
+                                                   IPPROTO_TCP);
     e.value.service_id = vip->second.service_id;
     e.value.action = NM_ACTION_PROXY;
     // DIRECT: one TCP route to one target whose endpoints all run here
@@ -136,11 +125,7 @@ ServiceMapContents CompileServiceMap(const ServiceMapInputs& in,
                                       [](const auto& ep) { return ep.local; });
       if (all_local && !c.tls) {
         e.value.action = NM_ACTION_DIRECT;
-        for (const auto& ep : eps) {
-          nm_backend b;
-          ToBackend(ep.address, &b);
-          e.backends.push_back(b);
-        }
+        for (const auto& ep : eps) e.backends.push_back(ToBackend(ep.address));
         e.value.backend_count = static_cast<uint16_t>(
             std::min<size_t>(e.backends.size(), UINT16_MAX));
         ++out.direct_services;

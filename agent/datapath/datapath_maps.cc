@@ -65,13 +65,37 @@ absl::StatusOr<ServiceAddress> ServiceAddress::Parse(const std::string& text,
     in_addr a4;
     if (inet_pton(AF_INET, host.c_str(), &a4) != 1)
       return absl::InvalidArgumentError(absl::StrCat("bad IPv4 in ", text));
-    out.addr[10] = out.addr[11] = 0xff;
-    std::memcpy(out.addr + 12, &a4, 4);
+    out = FromIpv4(ntohl(a4.s_addr), 0, protocol);
   }
   uint32_t p;
   if (!absl::SimpleAtoi(port, &p) || p == 0 || p > 65535)
     return absl::InvalidArgumentError(absl::StrCat("bad port in ", text));
   out.port = static_cast<uint16_t>(p);
+  return out;
+}
+
+ServiceAddress ServiceAddress::FromIpv4(uint32_t ipv4, uint16_t port,
+                                        uint8_t protocol) {
+  ServiceAddress out;
+  out.addr[10] = out.addr[11] = 0xff;
+  uint32_t be = htonl(ipv4);
+  std::memcpy(out.addr + 12, &be, 4);
+  out.port = port;
+  out.protocol = protocol;
+  return out;
+}
+
+ServiceAddress ServiceAddress::From(const net::SocketAddress& address,
+                                    uint8_t protocol) {
+  if (address.family() == AF_INET) {
+    const auto* v4 = reinterpret_cast<const sockaddr_in*>(address.addr());
+    return FromIpv4(ntohl(v4->sin_addr.s_addr), address.port(), protocol);
+  }
+  ServiceAddress out;
+  const auto* v6 = reinterpret_cast<const sockaddr_in6*>(address.addr());
+  std::memcpy(out.addr, &v6->sin6_addr, 16);
+  out.port = address.port();
+  out.protocol = protocol;
   return out;
 }
 

@@ -8,6 +8,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "agent/net/socket.h"
 #include "agent/net/unique_fd.h"
 #include "nodemesh/abi.h"
 
@@ -24,6 +25,11 @@ struct ServiceAddress {
   // "127.0.0.1:80", "[::1]:80"; protocol TCP unless given.
   static absl::StatusOr<ServiceAddress> Parse(const std::string& text,
                                               uint8_t protocol = 6);
+  static ServiceAddress From(const net::SocketAddress& address,
+                             uint8_t protocol = 6);
+  // `ipv4` in host order.
+  static ServiceAddress FromIpv4(uint32_t ipv4, uint16_t port,
+                                 uint8_t protocol = 6);
   nm_service_key Key() const;
 };
 

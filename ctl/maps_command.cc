@@ -5,6 +5,9 @@
 #include <cstring>
 #include <iostream>
 #include <map>
+#include <optional>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "agent/datapath/datapath_maps.h"
@@ -63,6 +66,35 @@ Names FetchNames(const std::string& agent) {
   return n;
 }
 
+// One value of a map, decoded as V; nullopt when absent or short.
+template <typename V, typename K>
+std::optional<V> Value(const datapath::DatapathMaps& maps,
+                       const std::string& map, const K& key) {
+  auto v = maps.RawLookup(
+      map, std::string(reinterpret_cast<const char*>(&key), sizeof(key)));
+  if (!v.ok() || !v->has_value() || (*v)->size() < sizeof(V))
+    return std::nullopt;
+  V out;
+  std::memcpy(&out, (*v)->data(), sizeof(out));
+  return out;
+}
+
+// Every entry of a hash map, decoded as (K, V).
+template <typename K, typename V>
+std::vector<std::pair<K, V>> Entries(const datapath::DatapathMaps& maps,
+                                     const std::string& map) {
+  std::vector<std::pair<K, V>> out;
+  auto keys = maps.Keys(map);
+  if (!keys.ok()) return out;
+  for (const std::string& k : *keys) {
+    if (k.size() < sizeof(K)) continue;
+    K key;
+    std::memcpy(&key, k.data(), sizeof(key));
+    if (auto v = Value<V>(maps, map, key)) out.emplace_back(key, *v);
+  }
+  return out;
+}
+
 }  // namespace
 
 int PrintMaps(const std::string& pin_dir, const std::string& agent,
@@ -75,81 +107,50 @@ int PrintMaps(const std::string& pin_dir, const std::string& agent,
   }
   Names names = FetchNames(agent);
   nlohmann::json out;
-  auto raw = [&](const std::string& map, const std::string& key) {
-    auto v = maps->RawLookup(map, key);
-    return v.ok() && v->has_value() ? **v : std::string();
-  };
-
   nlohmann::json services = nlohmann::json::array();
-  if (auto keys = maps->Keys("nm_services"); keys.ok()) {
-    for (const std::string& k : *keys) {
-      nm_service_key key;
-      std::memcpy(&key, k.data(), sizeof(key));
-      std::string v = raw("nm_services", k);
-      if (v.size() < sizeof(nm_service)) continue;
-      nm_service s;
-      std::memcpy(&s, v.data(), sizeof(s));
-      nlohmann::json e = {
-          {"address", AddrText(key.addr, ntohs(key.port))},
-          {"protocol", key.protocol == 6 ? "tcp" : "udp"},
-          {"service_id", s.service_id},
-          {"service", names.Service(s.service_id)},
-          {"action", s.action == NM_ACTION_DIRECT ? "DIRECT" : "PROXY"}};
-      if (s.action == NM_ACTION_DIRECT) {
-        nlohmann::json backends = nlohmann::json::array();
-        for (uint32_t slot = 0; slot < s.backend_count; ++slot) {
-          nm_backend_key bk{s.service_id, slot};
-          std::string bv =
-              raw("nm_backends",
-                  std::string(reinterpret_cast<const char*>(&bk), sizeof(bk)));
-          if (bv.size() < sizeof(nm_backend)) continue;
-          nm_backend b;
-          std::memcpy(&b, bv.data(), sizeof(b));
-          backends.push_back(AddrText(b.addr, ntohs(b.port)));
-        }
-        e["backends"] = backends;
+  for (const auto& [key, s] :
+       Entries<nm_service_key, nm_service>(*maps, "nm_services")) {
+    nlohmann::json e = {
+        {"address", AddrText(key.addr, ntohs(key.port))},
+        {"protocol", key.protocol == 6 ? "tcp" : "udp"},
+        {"service_id", s.service_id},
+        {"service", names.Service(s.service_id)},
+        {"action", s.action == NM_ACTION_DIRECT ? "DIRECT" : "PROXY"}};
+    if (s.action == NM_ACTION_DIRECT) {
+      nlohmann::json backends = nlohmann::json::array();
+      for (uint32_t slot = 0; slot < s.backend_count; ++slot) {
+        auto b = Value<nm_backend>(*maps, "nm_backends",
+                                   nm_backend_key{s.service_id, slot});
+        if (b) backends.push_back(AddrText(b->addr, ntohs(b->port)));
       }
-      services.push_back(e);
+      e["backends"] = backends;
     }
+    services.push_back(e);
   }
   out["nm_services"] = services;
 
   nlohmann::json workloads = nlohmann::json::array();
-  if (auto keys = maps->Keys("nm_workloads"); keys.ok()) {
-    for (const std::string& k : *keys) {
-      uint64_t cg;
-      std::memcpy(&cg, k.data(), sizeof(cg));
-      std::string v = raw("nm_workloads", k);
-      if (v.size() < sizeof(nm_workload)) continue;
-      nm_workload w;
-      std::memcpy(&w, v.data(), sizeof(w));
-      workloads.push_back(
-          {{"cgroup_id", cg},
-           {"workload", names.cgroups.count(cg) ? names.cgroups[cg] : ""},
-           {"workload_id", w.workload_id},
-           {"virtual_node", names.Workload(w.workload_id)},
-           {"egress", (w.flags & NM_WORKLOAD_EGRESS_DROP_ALL) ? "DROP_ALL"
-                                                              : "ALLOW_ALL"}});
-    }
+  for (const auto& [cg, w] :
+       Entries<uint64_t, nm_workload>(*maps, "nm_workloads")) {
+    workloads.push_back(
+        {{"cgroup_id", cg},
+         {"workload", names.cgroups.count(cg) ? names.cgroups[cg] : ""},
+         {"workload_id", w.workload_id},
+         {"virtual_node", names.Workload(w.workload_id)},
+         {"egress",
+          (w.flags & NM_WORKLOAD_EGRESS_DROP_ALL) ? "DROP_ALL" : "ALLOW_ALL"}});
   }
   out["nm_workloads"] = workloads;
 
   nlohmann::json policy = nlohmann::json::array();
-  if (auto keys = maps->Keys("nm_policy"); keys.ok()) {
-    for (const std::string& k : *keys) {
-      nm_policy_key key;
-      std::memcpy(&key, k.data(), sizeof(key));
-      std::string v = raw("nm_policy", k);
-      if (v.size() < sizeof(nm_policy)) continue;
-      nm_policy p;
-      std::memcpy(&p, v.data(), sizeof(p));
-      policy.push_back(
-          {{"workload_id", key.workload_id},
-           {"virtual_node", names.Workload(key.workload_id)},
-           {"service_id", key.service_id},
-           {"service", names.Service(key.service_id)},
-           {"verdict", p.verdict == NM_POLICY_ALLOW ? "ALLOW" : "DENY"}});
-    }
+  for (const auto& [key, p] :
+       Entries<nm_policy_key, nm_policy>(*maps, "nm_policy")) {
+    policy.push_back(
+        {{"workload_id", key.workload_id},
+         {"virtual_node", names.Workload(key.workload_id)},
+         {"service_id", key.service_id},
+         {"service", names.Service(key.service_id)},
+         {"verdict", p.verdict == NM_POLICY_ALLOW ? "ALLOW" : "DENY"}});
   }
   out["nm_policy"] = policy;
 

@@ -95,7 +95,7 @@ absl::Status ServiceMapWriter::Apply(const ServiceMapContents& next) {
   }
 
   if (!reconciled_) {
-    note(Reconcile(next));
+    note(Reconcile());
     reconciled_ = true;
   }
   counts_.services = services_.size();
@@ -105,8 +105,7 @@ absl::Status ServiceMapWriter::Apply(const ServiceMapContents& next) {
   return first_error;
 }
 
-absl::Status ServiceMapWriter::Reconcile(const ServiceMapContents& next) {
-  (void)next;
+absl::Status ServiceMapWriter::Reconcile() {
   // Entries pinned by an earlier agent that this one did not write.
   auto services = maps_->Keys("nm_services");
   if (!services.ok()) return services.status();

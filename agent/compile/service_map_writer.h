@@ -28,7 +28,8 @@ class ServiceMapWriter {
   const Counts& counts() const { return counts_; }
 
  private:
-  absl::Status Reconcile(const ServiceMapContents& next);
+  // Removes what the maps hold beyond what this writer wrote.
+  absl::Status Reconcile();
 
   datapath::DatapathMaps* maps_;
   bool reconciled_ = false;

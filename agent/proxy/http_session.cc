@@ -9,6 +9,7 @@
 
 #include "agent/http/http1_writer.h"
 #include "agent/http/trace_context.h"
+#include "agent/proxy/h2_downstream.h"
 #include "agent/proxy/route_match.h"
 #include "agent/proxy/tcp_session.h"
 
@@ -83,10 +84,18 @@ HttpSession::HttpSession(Worker* worker, net::UniqueFd fd, ConnectionInfo info)
     peer_ip_ = peer_ip_.substr(1, peer_ip_.size() - 2);
 }
 
+HttpSession::HttpSession(Worker* worker, SessionTransport* transport,
+                         ConnectionInfo info)
+    : HttpSession(worker, net::UniqueFd(), info) {
+  transport_ = transport;
+  sniffing_ = false;
+}
+
 HttpSession::~HttpSession() = default;
 
 void HttpSession::Start() {
   last_activity_ = worker_->Now();
+  if (transport_ != nullptr) return;
   interest_ = EPOLLIN;
   auto s = worker_->loop()->Add(fd_.get(), interest_,
                                 [this](uint32_t ev) { OnEvents(ev); });
@@ -101,6 +110,16 @@ void HttpSession::UpdateInterest() {
       upstream_->pending_output() > worker_->options().high_watermark;
   if (!read_eof_ && !upstream_full && in_.size() - in_off_ < kMaxBufferedInput)
     want |= EPOLLIN;
+  if (transport_ != nullptr) {
+    if (out_.size() > out_off_) FlushDownstream();
+    if (closed_) return;
+    bool wants = (want & EPOLLIN) != 0;
+    if (wants != wants_input_) {
+      wants_input_ = wants;
+      transport_->OnSessionWantsInput(wants);
+    }
+    return;
+  }
   if (out_.size() > out_off_) want |= EPOLLOUT;
   if (want != interest_) {
     interest_ = want;
@@ -143,8 +162,53 @@ void HttpSession::OnReadable() {
     in_off_ = 0;
   }
   in_.append(read_scratch, static_cast<size_t>(n));
+  if (sniffing_) {
+    static constexpr std::string_view kPreface =
+        "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    std::string_view got(in_.data() + in_off_, in_.size() - in_off_);
+    size_t n_cmp = std::min(got.size(), kPreface.size());
+    if (got.substr(0, n_cmp) == kPreface.substr(0, n_cmp)) {
+      if (got.size() >= kPreface.size()) SwitchToHttp2();
+      return;  // a prefix of the preface: wait for the rest
+    }
+    sniffing_ = false;
+  }
   Consume();
   if (!closed_) UpdateInterest();
+}
+
+void HttpSession::Deliver(std::string_view bytes) {
+  if (closed_) return;
+  last_activity_ = worker_->Now();
+  if (in_off_ == in_.size()) {
+    in_.clear();
+    in_off_ = 0;
+  }
+  in_.append(bytes);
+  Consume();
+  if (!closed_) UpdateInterest();
+}
+
+void HttpSession::OnTransportDrained() {
+  if (closed_ || upstream_ == nullptr) return;
+  if (DownstreamBacklog() <= worker_->options().high_watermark)
+    upstream_->SetReadPaused(false);
+}
+
+size_t HttpSession::DownstreamBacklog() const {
+  size_t n = out_.size() - out_off_;
+  if (transport_ != nullptr) n += transport_->SessionBacklog();
+  return n;
+}
+
+void HttpSession::SwitchToHttp2() {
+  worker_->loop()->Remove(fd_.get());
+  std::string read(in_, in_off_, std::string::npos);
+  auto* conn = worker_->Make<Http2DownstreamConnection>(worker_, std::move(fd_),
+                                                        info_, std::move(read));
+  closed_ = true;  // the connection (and its count) is the HTTP/2 one's now
+  worker_->Retire(this);
+  conn->Start();
 }
 
 void HttpSession::Consume() {
@@ -193,6 +257,12 @@ void HttpSession::Consume() {
 }
 
 void HttpSession::FlushDownstream() {
+  if (transport_ != nullptr && out_off_ < out_.size()) {
+    std::string_view pending(out_.data() + out_off_, out_.size() - out_off_);
+    out_off_ = out_.size();
+    transport_->OnSessionOutput(pending);
+    if (closed_) return;
+  }
   while (out_off_ < out_.size()) {
     ssize_t n = ::send(fd_.get(), out_.data() + out_off_,
                        out_.size() - out_off_, MSG_NOSIGNAL);
@@ -212,7 +282,10 @@ void HttpSession::FlushDownstream() {
       return;
     }
     // The client caught up: let the upstream speak again.
-    if (upstream_ != nullptr) upstream_->SetReadPaused(false);
+    if (upstream_ != nullptr &&
+        DownstreamBacklog() <= worker_->options().high_watermark) {
+      upstream_->SetReadPaused(false);
+    }
   }
   UpdateInterest();
 }
@@ -228,6 +301,11 @@ void HttpSession::Close() {
   if (upstream_ != nullptr) {
     upstream_->Detach(false);
     upstream_ = nullptr;
+  }
+  if (transport_ != nullptr) {
+    worker_->Retire(this);
+    transport_->OnSessionClosed();
+    return;
   }
   if (fd_.valid()) {
     worker_->loop()->Remove(fd_.get());
@@ -552,7 +630,17 @@ void HttpSession::StartAttempt() {
     return;
   }
   AcquireFailure failure = AcquireFailure::kNone;
-  upstream_ = worker_->AcquireUpstream(*ep, pool_, &failure);
+  // http2 and grpc listeners get HTTP/2; an upgrade or CONNECT needs the
+  // HTTP/1.1 connection a tunnel is made of.
+  const model::PortProtocol protocol =
+      snap_->config->clusters[target_->cluster].protocol;
+  if ((protocol == model::PortProtocol::kHttp2 ||
+       protocol == model::PortProtocol::kGrpc) &&
+      !request_upgrade_) {
+    upstream_ = worker_->AcquireHttp2Upstream(*ep, pool_, &failure);
+  } else {
+    upstream_ = worker_->AcquireUpstream(*ep, pool_, &failure);
+  }
   if (upstream_ == nullptr) {
     switch (failure) {
       case AcquireFailure::kConnectionLimit: {
@@ -717,6 +805,9 @@ void HttpSession::OnResponseHead(const http::MessageHead& head) {
     close_after_flush_ = true;
   }
   http::AppendResponseHead(status, fields_, length, &out_);
+  // An HTTP/2 client sees the head now, not with the first body bytes: a
+  // streaming response may be slow to start.
+  if (transport_ != nullptr) FlushDownstream();
 }
 
 void HttpSession::OnResponseBody(std::string_view data) {
@@ -732,7 +823,7 @@ void HttpSession::OnResponseBody(std::string_view data) {
   FlushDownstream();
   if (closed_) return;
   if (upstream_ != nullptr &&
-      out_.size() - out_off_ > worker_->options().high_watermark) {
+      DownstreamBacklog() > worker_->options().high_watermark) {
     upstream_->SetReadPaused(true);
   }
 }
@@ -869,10 +960,19 @@ void HttpSession::FinishExchange() {
 }
 
 void HttpSession::StartTunnel() {
+  if (transport_ != nullptr) {
+    Close();  // tunnels over HTTP/2 streams: not yet
+    return;
+  }
+  UpstreamConnection* connection = upstream_->connection();
+  if (connection == nullptr) {
+    Close();
+    return;
+  }
   ++worker_->stats().tunnels_total;
   Record(status_);
   std::string from_upstream, to_upstream;
-  net::UniqueFd up = upstream_->TakeForTunnel(&from_upstream, &to_upstream);
+  net::UniqueFd up = connection->TakeForTunnel(&from_upstream, &to_upstream);
   upstream_ = nullptr;
   std::string to_downstream(out_, out_off_, std::string::npos);
   to_downstream.append(from_upstream);

@@ -24,6 +24,22 @@ struct ConnectionInfo {
   uint32_t source_workload = 0;  // NM_SO_PEER_WORKLOAD; 0 unknown
 };
 
+// The client side of an HttpSession that serves one HTTP/2 stream instead
+// of a socket (see agent/proxy/h2_downstream.h): request bytes come in as
+// HTTP/1.1 through Deliver(), response bytes go out through here.
+class SessionTransport {
+ public:
+  virtual ~SessionTransport() = default;
+  // HTTP/1.1-framed response bytes, taken whole.
+  virtual void OnSessionOutput(std::string_view bytes) = 0;
+  // Response bytes taken but not yet sent to the client.
+  virtual size_t SessionBacklog() const = 0;
+  // Whether the session takes more request bytes now (flow control).
+  virtual void OnSessionWantsInput(bool want) = 0;
+  // The session closed itself and must not be used again.
+  virtual void OnSessionClosed() = 0;
+};
+
 // One downstream HTTP/1.1 connection. Requests are served one at a time in
 // arrival order (pipelined ones wait, parsed but unread, in the input
 // buffer); each is routed, sent to an endpoint and its response streamed
@@ -35,9 +51,21 @@ class HttpSession final : public WorkerObject,
                           UpstreamCallbacks {
  public:
   HttpSession(Worker* worker, net::UniqueFd fd, ConnectionInfo info);
+  // Serves the requests of an HTTP/2 stream (one at a time, reused for the
+  // next stream once idle) through `transport`.
+  HttpSession(Worker* worker, SessionTransport* transport, ConnectionInfo info);
   ~HttpSession() override;
 
   void Start();
+  // Transport mode: request bytes from the client.
+  void Deliver(std::string_view bytes);
+  // Transport mode: the client caught up with the response.
+  void OnTransportDrained();
+  // Between exchanges, with nothing pending: may serve another stream.
+  bool reusable() const {
+    return !closed_ && state_ == State::kIdle && !close_after_flush_ &&
+           !parser_.message_in_progress() && in_off_ == in_.size();
+  }
   void OnTick(Clock::time_point now) override;
   void Abort() override { Close(); }
   // Drain: closes now when idle, else after the response in flight.
@@ -54,6 +82,10 @@ class HttpSession final : public WorkerObject,
   void OnEvents(uint32_t events);
   void OnReadable();
   void Consume();
+  // The client spoke HTTP/2 (the connection preface): hands the socket to
+  // an Http2DownstreamConnection.
+  void SwitchToHttp2();
+  size_t DownstreamBacklog() const;
   void FlushDownstream();
   void UpdateInterest();
   void Close();
@@ -94,6 +126,9 @@ class HttpSession final : public WorkerObject,
 
   Worker* const worker_;
   net::UniqueFd fd_;
+  SessionTransport* transport_ = nullptr;  // set: HTTP/2 stream mode
+  bool sniffing_ = true;     // no byte parsed yet: may be the HTTP/2 preface
+  bool wants_input_ = true;  // transport mode: last told to the transport
   const ConnectionInfo info_;
   std::string peer_ip_;
   http::Http1Parser parser_;
@@ -150,7 +185,7 @@ class HttpSession final : public WorkerObject,
   std::string frame_;  // scratch for re-chunking
   uint32_t attempts_ = 0;
   absl::InlinedVector<net::SocketAddress, 3> tried_;
-  UpstreamConnection* upstream_ = nullptr;
+  Upstream* upstream_ = nullptr;
   ClusterPool* pool_ = nullptr;     // the target cluster's, once routed
   bool resumed_from_pool_ = false;  // StartAttempt after waiting
   LocalReason last_failure_ = LocalReason::kConnectFailure;

@@ -2,6 +2,8 @@
 add_library(nodemesh_proxy
   ${CMAKE_CURRENT_LIST_DIR}/access_log_files.cc
   ${CMAKE_CURRENT_LIST_DIR}/endpoint_resolver.cc
+  ${CMAKE_CURRENT_LIST_DIR}/h2_downstream.cc
+  ${CMAKE_CURRENT_LIST_DIR}/h2_upstream.cc
   ${CMAKE_CURRENT_LIST_DIR}/health_checker.cc
   ${CMAKE_CURRENT_LIST_DIR}/http_access_log.cc
   ${CMAKE_CURRENT_LIST_DIR}/http_session.cc

@@ -52,6 +52,10 @@ void WorkerStats::Merge(const WorkerStats& o) {
   tcp_cx_total += o.tcp_cx_total;
   tcp_cx_active += o.tcp_cx_active;
   tunnels_total += o.tunnels_total;
+  downstream_h2_cx_total += o.downstream_h2_cx_total;
+  downstream_h2_protocol_errors += o.downstream_h2_protocol_errors;
+  upstream_h2_cx_total += o.upstream_h2_cx_total;
+  upstream_h2_goaways += o.upstream_h2_goaways;
   listener_errors += o.listener_errors;
   bytes_received += o.bytes_received;
   bytes_sent += o.bytes_sent;

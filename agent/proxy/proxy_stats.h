@@ -70,6 +70,10 @@ struct WorkerStats {
   uint64_t tcp_cx_total = 0;
   uint64_t tcp_cx_active = 0;
   uint64_t tunnels_total = 0;    // Upgrade and CONNECT
+  uint64_t downstream_h2_cx_total = 0;  // clients that spoke HTTP/2
+  uint64_t downstream_h2_protocol_errors = 0;
+  uint64_t upstream_h2_cx_total = 0;  // HTTP/2 connections to endpoints
+  uint64_t upstream_h2_goaways = 0;   // GOAWAYs endpoints sent
   uint64_t listener_errors = 0;  // gateway listeners that could not bind
   uint64_t bytes_received = 0;   // from downstream
   uint64_t bytes_sent = 0;       // to downstream

@@ -31,10 +31,36 @@ class UpstreamCallbacks {
   virtual void OnUpstreamDrained() {}
 };
 
+// What an exchange sends its request through: an HTTP/1.1 connection
+// (UpstreamConnection) or a stream of a pooled HTTP/2 connection
+// (Http2UpstreamStream). The request goes in as HTTP/1.1 bytes either way;
+// the HTTP/2 side translates.
+class Upstream {
+ public:
+  virtual ~Upstream() = default;
+  // `requests`: the pool whose maxRequests the exchange counts against.
+  virtual void Attach(UpstreamCallbacks* cb, ClusterPool* requests) = 0;
+  // Queues request bytes and writes what the socket takes now.
+  virtual void Send(std::string_view bytes) = 0;
+  // The request being sent is `method` (frames the response).
+  virtual void ExpectResponseTo(std::string_view method) = 0;
+  // Stops (or resumes) reading the response: the downstream is backed up.
+  virtual void SetReadPaused(bool paused) = 0;
+  // Ends the exchange; `reuse`: the response completed and the connection
+  // may serve another.
+  virtual void Detach(bool reuse) = 0;
+  // Request bytes queued, not yet written.
+  virtual size_t pending_output() const = 0;
+  // The HTTP/1.1 connection that can become a tunnel; null for a stream.
+  virtual UpstreamConnection* connection() { return nullptr; }
+};
+
 // One HTTP/1.1 connection to an endpoint, owned by its worker. It serves
 // one exchange at a time (Attach .. Detach) and waits in the worker's pool
 // in between, where any byte or EOF from the peer closes it.
-class UpstreamConnection final : public WorkerObject, http::Http1Visitor {
+class UpstreamConnection final : public WorkerObject,
+                                 public Upstream,
+                                 http::Http1Visitor {
  public:
   // Counted in `pool` (its cluster's connectionPool) while open.
   UpstreamConnection(Worker* worker, net::UniqueFd fd,
@@ -43,19 +69,17 @@ class UpstreamConnection final : public WorkerObject, http::Http1Visitor {
 
   // Registers with the loop (connecting).
   void Start();
-  // `requests`: the pool whose maxRequests the exchange counts against.
-  void Attach(UpstreamCallbacks* cb, ClusterPool* requests);
-  // Queues bytes and writes what the socket takes now.
-  void Send(std::string_view bytes);
-  // The request being sent is `method` (frames the response).
-  void ExpectResponseTo(std::string_view method) {
+  // Upstream. Detach: back to the pool (when the response completed and
+  // the connection may be reused) or closed.
+  void Attach(UpstreamCallbacks* cb, ClusterPool* requests) override;
+  void Send(std::string_view bytes) override;
+  void ExpectResponseTo(std::string_view method) override {
     parser_.ExpectResponseTo(method);
   }
-  // Stops (or resumes) reading responses: the downstream is backed up.
-  void SetReadPaused(bool paused);
-  // Ends the exchange: back to the pool (when the response completed and
-  // the connection may be reused) or closed.
-  void Detach(bool reuse);
+  void SetReadPaused(bool paused) override;
+  void Detach(bool reuse) override;
+  size_t pending_output() const override { return out_.size() - out_off_; }
+  UpstreamConnection* connection() override { return this; }
   // Hands the socket over to a tunnel after 101 / 2xx to CONNECT, with the
   // bytes read past the response head and those not yet written.
   net::UniqueFd TakeForTunnel(std::string* read_ahead, std::string* unsent);
@@ -64,7 +88,6 @@ class UpstreamConnection final : public WorkerObject, http::Http1Visitor {
   const EndpointKey& key() const { return key_; }
   ClusterPool* pool() const { return pool_; }
   bool connected() const { return connected_; }
-  size_t pending_output() const { return out_.size() - out_off_; }
 
   void OnTick(Clock::time_point now) override;
   void Abort() override { Close(); }

@@ -12,6 +12,7 @@
 #include <random>
 
 #include "absl/strings/str_cat.h"
+#include "agent/proxy/h2_upstream.h"
 #include "agent/proxy/http_session.h"
 #include "agent/proxy/tcp_session.h"
 #include "agent/proxy/upstream.h"
@@ -151,7 +152,18 @@ absl::Status Worker::Start(std::shared_ptr<const ProxySnapshot> first) {
     VLOG(1) << "worker " << id_ << ": no IPv6 outbound listener: " << s;
   Apply(snapshot_);
   loop_->SetAfterBatch([this] {
-    if (!wake_.empty()) WakeWaiters();
+    // Flushing may queue more (a stream's output wakes its upstream, a
+    // released connection wakes waiters): rounds until quiet; retired
+    // objects are still allocated here.
+    while (!wake_.empty() || !flush_.empty()) {
+      if (!wake_.empty()) WakeWaiters();
+      flushing_.swap(flush_);
+      for (WorkerObject* obj : flushing_) {
+        obj->flush_queued_ = false;
+        if (!obj->closed()) obj->OnFlush();
+      }
+      flushing_.clear();
+    }
     retired_.clear();
     now_valid_ = false;
     access_logs_.Flush();
@@ -678,6 +690,38 @@ UpstreamConnection* Worker::AcquireUpstream(const net::SocketAddress& ep,
       Make<UpstreamConnection>(this, std::move(*fd), ep, pool);
   c->Start();
   return c;
+}
+
+Upstream* Worker::AcquireHttp2Upstream(const net::SocketAddress& ep,
+                                       ClusterPool* pool,
+                                       AcquireFailure* failure) {
+  *failure = AcquireFailure::kNone;
+  if (pool->max_requests != 0 && pool->requests >= pool->max_requests) {
+    *failure = AcquireFailure::kRequestLimit;
+    return nullptr;
+  }
+  // The first connection with room: streams fill one connection before
+  // another is opened (Envoy's HTTP/2 pool does the same).
+  for (Http2UpstreamConnection* c : endpoint(KeyOf(ep)).h2) {
+    if (c->HasCapacity()) return c->NewStream();
+  }
+  if (pool->connections_full()) {
+    *failure = AcquireFailure::kConnectionLimit;
+    return nullptr;
+  }
+  auto fd = ConnectUpstream(ep);
+  if (!fd.ok()) {
+    int err = errno;
+    *failure = absl::IsResourceExhausted(fd.status()) || err == EADDRNOTAVAIL
+                   ? AcquireFailure::kOutOfResources
+                   : AcquireFailure::kConnect;
+    ++stats_.upstream_cx_connect_fail;
+    LOG_EVERY_N(WARNING, 100) << fd.status();
+    return nullptr;
+  }
+  auto* c = Make<Http2UpstreamConnection>(this, std::move(*fd), ep, pool);
+  c->Start();
+  return c->NewStream();
 }
 
 }  // namespace nodemesh::proxy

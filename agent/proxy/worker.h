@@ -109,6 +109,8 @@ struct EndpointKey {
 EndpointKey KeyOf(const net::SocketAddress& a);
 
 class UpstreamConnection;
+class Http2UpstreamConnection;
+class Upstream;
 
 // Anything the worker owns and frees after the current batch of events, so
 // that an object closed from inside one of its own callbacks stays valid
@@ -122,10 +124,15 @@ class WorkerObject {
   virtual void Abort() = 0;
   // The agent is draining: finish what is in flight, take nothing new.
   virtual void Drain() {}
+  // After the current batch of events, once per QueueFlush (writes that
+  // several events produced go out in one send).
+  virtual void OnFlush() {}
   bool closed() const { return closed_; }
 
  protected:
+  friend class Worker;
   bool closed_ = false;
+  bool flush_queued_ = false;
 };
 
 // Per-endpoint state kept by one worker: requests in flight (least
@@ -133,6 +140,8 @@ class WorkerObject {
 struct EndpointState {
   uint32_t active = 0;
   std::vector<UpstreamConnection*> idle;
+  // HTTP/2 connections, busy or not: streams multiplex over them.
+  std::vector<Http2UpstreamConnection*> h2;
 };
 
 struct ClusterPool;
@@ -270,6 +279,10 @@ class Worker {
   UpstreamConnection* AcquireUpstream(const net::SocketAddress& ep,
                                       ClusterPool* pool,
                                       AcquireFailure* failure);
+  // A stream on an HTTP/2 connection to `ep` with room for one (the peer's
+  // SETTINGS_MAX_CONCURRENT_STREAMS), else on a new connection.
+  Upstream* AcquireHttp2Upstream(const net::SocketAddress& ep,
+                                 ClusterPool* pool, AcquireFailure* failure);
   // The pool of cluster `index` of `config` (the current config, or an
   // older one a request still holds).
   ClusterPool* PoolFor(const compile::ProxyConfig& config, uint32_t index);
@@ -291,6 +304,12 @@ class Worker {
   }
   // Frees `obj` after the current batch of events.
   void Retire(WorkerObject* obj);
+  // Calls obj->OnFlush() after the current batch of events (once).
+  void QueueFlush(WorkerObject* obj) {
+    if (obj->flush_queued_) return;
+    obj->flush_queued_ = true;
+    flush_.push_back(obj);
+  }
 
  private:
   struct Listener {
@@ -344,6 +363,8 @@ class Worker {
   int ticks_since_bind_ = 0;
   absl::flat_hash_map<WorkerObject*, std::unique_ptr<WorkerObject>> live_;
   std::vector<std::unique_ptr<WorkerObject>> retired_;
+  std::vector<WorkerObject*> flush_;  // QueueFlush's, capacity kept
+  std::vector<WorkerObject*> flushing_;
   std::vector<WorkerObject*> each_;  // ForEachOpen's copy, capacity kept
   WorkerStats stats_;
   AccessLogFiles access_logs_{&stats_};

@@ -84,7 +84,8 @@ AgentProcess::~AgentProcess() {
     ::kill(pid_, SIGKILL);
     ::waitpid(pid_, nullptr, 0);
   }
-  ::unlink(log_path_.c_str());
+  // NMTEST_KEEP_LOGS=1 keeps the agent's log for a failure to be read.
+  if (::getenv("NMTEST_KEEP_LOGS") == nullptr) ::unlink(log_path_.c_str());
 }
 
 std::string AgentProcess::Get(const std::string& admin_address,

@@ -28,7 +28,8 @@ using Clock = std::chrono::steady_clock;
 }  // namespace
 
 Upstreams::Upstreams(int netns_fd, std::vector<Spec> specs,
-                     std::vector<std::string> wrapper) {
+                     std::vector<std::string> wrapper,
+                     const std::string& server) {
   int out[2];
   if (::pipe2(out, O_CLOEXEC) != 0) return;
   pid_ = ::fork();
@@ -38,7 +39,8 @@ Upstreams::Upstreams(int netns_fd, std::vector<Spec> specs,
     ::dup2(out[1], 1);
     std::vector<std::string> args = wrapper;
     args.push_back("/usr/bin/python3");
-    args.push_back(NODEMESH_UPSTREAM_SERVER);
+    args.push_back(server);
+    if (server != NODEMESH_UPSTREAM_SERVER) args.push_back("serve");
     // One process per host: the script binds all its servers to one.
     args.push_back("--host");
     args.push_back(specs.empty() ? "127.0.0.1" : specs.front().host);
@@ -171,6 +173,19 @@ std::string ProxyNode::RunAsWorkload(const std::string& mesh,
 Upstreams* ProxyNode::AddUpstreams(std::vector<Upstreams::Spec> specs) {
   upstreams_.push_back(std::make_unique<Upstreams>(ns_.fd(), std::move(specs)));
   return upstreams_.back().get();
+}
+
+Upstreams* ProxyNode::AddGrpcUpstreams(std::vector<Upstreams::Spec> specs) {
+  upstreams_.push_back(std::make_unique<Upstreams>(ns_.fd(), std::move(specs),
+                                                   std::vector<std::string>{},
+                                                   NODEMESH_GRPC_PEER));
+  return upstreams_.back().get();
+}
+
+std::string ProxyNode::GrpcCall(const std::string& args, int* exit_code) const {
+  return Run(absl::StrCat("/usr/bin/python3 ", NODEMESH_GRPC_PEER, " call ",
+                          args, " 2>&1"),
+             exit_code);
 }
 
 bool ProxyNode::Start(const nlohmann::json& model,

@@ -29,8 +29,11 @@ class Upstreams {
   };
   // `wrapper`: argv put before the server's, e.g. `nodemeshctl run ... --`
   // to run it as a workload.
+  // `server`: the script run, upstream_server.py (HTTP/1.1) or
+  // grpc_peer.py (gRPC); both print "ready NAME PORT".
   Upstreams(int netns_fd, std::vector<Spec> specs,
-            std::vector<std::string> wrapper = {});
+            std::vector<std::string> wrapper = {},
+            const std::string& server = NODEMESH_UPSTREAM_SERVER);
   ~Upstreams();
   Upstreams(const Upstreams&) = delete;
   Upstreams& operator=(const Upstreams&) = delete;
@@ -56,6 +59,10 @@ class ProxyNode {
   // Starts upstreams in this node's namespace; they live until the node
   // goes (or the returned object does).
   Upstreams* AddUpstreams(std::vector<Upstreams::Spec> specs);
+  // gRPC servers (grpc_peer.py serve): service demo.Echo.
+  Upstreams* AddGrpcUpstreams(std::vector<Upstreams::Spec> specs);
+  // grpc_peer.py call ... in this node's namespace; its output.
+  std::string GrpcCall(const std::string& args, int* exit_code = nullptr) const;
   // The same, run as a workload of virtual node `vn` of mesh `mesh`
   // (nodemeshctl run), listening on `specs` (one host for all).
   Upstreams* AddWorkloadUpstreams(const std::string& mesh,

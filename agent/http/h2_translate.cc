@@ -1,0 +1,132 @@
+#include "agent/http/h2_translate.h"
+
+#include <charconv>
+
+#include "agent/http/http1_writer.h"
+
+namespace nodemesh::http {
+
+bool IsConnectionSpecific(std::string_view name) {
+  return IsHopByHopHeader(name) || EqualsIgnoreCase(name, "http2-settings");
+}
+
+bool AppendH1Request(const H2HeaderBlock& block, bool end_stream,
+                     std::string_view websocket_key, std::string* out,
+                     bool* chunked) {
+  *chunked = false;
+  const bool websocket = block.method == "CONNECT" &&
+                         EqualsIgnoreCase(block.protocol, "websocket");
+  if (block.method.empty()) return false;
+  if (block.method == "CONNECT" && !websocket) {
+    if (block.authority.empty() || !block.protocol.empty()) return false;
+    out->append("CONNECT ").append(block.authority).append(" HTTP/1.1\r\n");
+  } else {
+    if (block.path.empty()) return false;
+    out->append(websocket ? std::string_view("GET") : block.method);
+    out->append(" ").append(block.path).append(" HTTP/1.1\r\n");
+  }
+  std::string_view host = block.authority;
+  if (host.empty()) host = block.headers.Get("host").value_or("");
+  if (host.empty()) return false;  // HTTP/1.1 requires Host
+  out->append("host: ").append(host).append("\r\n");
+  bool has_length = false;
+  bool has_body_fields = false;
+  for (const HeaderField& f : block.headers) {
+    if (IsConnectionSpecific(f.name) || f.name == "host") continue;
+    if (f.name == "content-length") has_length = true;
+    if (websocket && f.name == "sec-websocket-key") continue;
+    out->append(f.name).append(": ").append(f.value).append("\r\n");
+    has_body_fields = true;
+  }
+  (void)has_body_fields;
+  if (websocket) {
+    out->append("connection: upgrade\r\nupgrade: websocket\r\n");
+    out->append("sec-websocket-key: ").append(websocket_key).append("\r\n");
+  } else if (!end_stream && !has_length && block.method != "CONNECT") {
+    out->append("transfer-encoding: chunked\r\n");
+    *chunked = true;
+  }
+  out->append("\r\n");
+  return true;
+}
+
+void H2ResponseFields(const MessageHead& head, char (&status_buf)[4],
+                      std::vector<HeaderField>* out) {
+  out->clear();
+  int status = head.status_code;
+  const bool websocket = status == 101;
+  if (websocket) status = 200;
+  status_buf[0] = static_cast<char>('0' + status / 100 % 10);
+  status_buf[1] = static_cast<char>('0' + status / 10 % 10);
+  status_buf[2] = static_cast<char>('0' + status % 10);
+  status_buf[3] = 0;
+  out->push_back({":status", std::string_view(status_buf, 3)});
+  const HopByHopFields hop_by_hop(head.headers);
+  for (const HeaderField& f : head.headers) {
+    if (hop_by_hop.Contains(f.name) || IsConnectionSpecific(f.name)) continue;
+    if (websocket && EqualsIgnoreCase(f.name, "sec-websocket-accept")) continue;
+    out->push_back(f);
+  }
+}
+
+void H2RequestFields(const MessageHead& head, std::vector<HeaderField>* out) {
+  out->clear();
+  std::string_view host = head.headers.Get("host").value_or("");
+  out->push_back({":method", head.method});
+  out->push_back({":scheme", "http"});
+  out->push_back({":authority", host});
+  out->push_back({":path", head.target});
+  bool grpc = false;
+  const HopByHopFields hop_by_hop(head.headers);
+  for (const HeaderField& f : head.headers) {
+    if (hop_by_hop.Contains(f.name) || IsConnectionSpecific(f.name) ||
+        EqualsIgnoreCase(f.name, "host")) {
+      continue;
+    }
+    if (EqualsIgnoreCase(f.name, "content-type") &&
+        f.value.substr(0, 16) == "application/grpc") {
+      grpc = true;
+    }
+    out->push_back(f);
+  }
+  if (grpc) out->push_back({"te", "trailers"});
+}
+
+void H1ResponseHead(const H2HeaderBlock& block, bool end_stream,
+                    bool head_request, MessageHead* out) {
+  out->status_code = block.status;
+  out->reason = {};
+  out->version_minor = 1;
+  out->headers.Clear();
+  out->keep_alive = true;
+  out->upgrade = false;
+  out->connect = false;
+  out->content_length = 0;
+  std::optional<uint64_t> length;
+  for (const HeaderField& f : block.headers) {
+    if (IsConnectionSpecific(f.name)) continue;
+    if (f.name == "content-length") {
+      uint64_t v = 0;
+      auto r =
+          std::from_chars(f.value.data(), f.value.data() + f.value.size(), v);
+      if (r.ec == std::errc() && r.ptr == f.value.data() + f.value.size())
+        length = v;
+    }
+    out->headers.Add(f.name, f.value);
+  }
+  const bool no_body = head_request || block.status == 204 ||
+                       block.status == 304 || block.status < 200;
+  if (no_body) {
+    out->framing = BodyFraming::kNone;
+  } else if (end_stream) {
+    out->framing = BodyFraming::kContentLength;
+    out->content_length = 0;
+  } else if (length) {
+    out->framing = BodyFraming::kContentLength;
+    out->content_length = *length;
+  } else {
+    out->framing = BodyFraming::kChunked;
+  }
+}
+
+}  // namespace nodemesh::http

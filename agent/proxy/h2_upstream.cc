@@ -1,0 +1,380 @@
+#include "agent/proxy/h2_upstream.h"
+
+#include <nghttp2/nghttp2.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+
+#include "agent/http/h2_translate.h"
+#include "glog/logging.h"
+
+namespace nodemesh::proxy {
+namespace {
+
+thread_local char read_scratch[64 * 1024];
+
+constexpr size_t kOutputBatch = 128 * 1024;
+// Streams per connection even when the peer allows more: past this a new
+// connection spreads the load over the endpoint's accept queue and cores.
+constexpr uint32_t kMaxStreamsPerConnection = 256;
+
+}  // namespace
+
+// ---- Http2UpstreamStream ----
+
+Http2UpstreamStream::Http2UpstreamStream(Http2UpstreamConnection* conn)
+    : conn_(conn), request_(http::Http1Parser::Mode::kRequest, this) {}
+
+void Http2UpstreamStream::Attach(UpstreamCallbacks* cb, ClusterPool* requests) {
+  cb_ = cb;
+  request_pool_ = requests;
+  ++request_pool_->requests;
+  ++conn_->worker_->endpoint(conn_->key_).active;
+  request_.Reset();
+  body_.Clear();
+  id_ = 0;
+  head_request_ = false;
+  response_started_ = false;
+  response_done_ = false;
+  read_paused_ = false;
+  unconsumed_ = 0;
+}
+
+UpstreamCallbacks* Http2UpstreamStream::EndExchange() {
+  UpstreamCallbacks* cb = cb_;
+  if (cb != nullptr) {
+    EndpointState& ep = conn_->worker_->endpoint(conn_->key_);
+    if (ep.active > 0) --ep.active;
+    cb_ = nullptr;
+  }
+  if (request_pool_ != nullptr) {
+    --request_pool_->requests;
+    request_pool_ = nullptr;
+  }
+  return cb;
+}
+
+void Http2UpstreamStream::Send(std::string_view bytes) {
+  if (cb_ == nullptr) return;
+  request_.Feed(bytes);
+  if (request_.has_error()) {
+    // Our own HTTP/1.1 did not parse: a bug, not the endpoint's fault.
+    LOG_EVERY_N(ERROR, 100)
+        << "HTTP/2 upstream: request translation: " << request_.status();
+    if (id_ > 0) conn_->codec_.ResetStream(id_, NGHTTP2_INTERNAL_ERROR);
+  }
+  conn_->worker_->QueueFlush(conn_);
+}
+
+void Http2UpstreamStream::OnHeaders(const http::MessageHead& head) {
+  http::H2RequestFields(head, &fields_);
+  const bool has_body = head.framing != http::BodyFraming::kNone;
+  id_ = conn_->codec_.SubmitRequest(fields_, has_body ? &body_ : nullptr);
+  if (id_ > 0) conn_->codec_.SetStreamData(id_, this);
+}
+
+void Http2UpstreamStream::OnBody(std::string_view data) {
+  if (id_ <= 0) return;
+  body_.data.append(data);
+  conn_->codec_.ResumeData(id_, &body_);
+}
+
+void Http2UpstreamStream::OnTrailers(const http::HeaderList& trailers) {
+  for (const http::HeaderField& f : trailers) {
+    if (http::IsConnectionSpecific(f.name)) continue;
+    std::string name(f.name);
+    for (char& c : name) {
+      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
+    }
+    body_.trailers.emplace_back(std::move(name), std::string(f.value));
+  }
+}
+
+void Http2UpstreamStream::OnMessageComplete() {
+  request_.Pause();  // one request per stream
+  if (id_ <= 0) return;
+  body_.end = true;
+  conn_->codec_.ResumeData(id_, &body_);
+}
+
+void Http2UpstreamStream::SetReadPaused(bool paused) {
+  if (read_paused_ == paused) return;
+  read_paused_ = paused;
+  if (!paused && unconsumed_ > 0 && id_ > 0) {
+    conn_->codec_.Consume(id_, unconsumed_);
+    unconsumed_ = 0;
+    conn_->worker_->QueueFlush(conn_);
+  }
+}
+
+void Http2UpstreamStream::Detach(bool /*reuse*/) {
+  EndExchange();
+  if (id_ > 0) {
+    // Unfinished either way: the endpoint may stop (the stream is free).
+    if (!response_done_ || !body_.end || body_.pending() > 0)
+      conn_->codec_.ResetStream(id_, NGHTTP2_CANCEL);
+    if (unconsumed_ > 0) conn_->codec_.Consume(id_, unconsumed_);
+    conn_->codec_.SetStreamData(id_, nullptr);
+  }
+  conn_->Release(this);
+  conn_->worker_->QueueFlush(conn_);
+}
+
+// ---- Http2UpstreamConnection ----
+
+Http2UpstreamConnection::Http2UpstreamConnection(
+    Worker* worker, net::UniqueFd fd, const net::SocketAddress& endpoint,
+    ClusterPool* pool)
+    : worker_(worker),
+      fd_(std::move(fd)),
+      endpoint_(endpoint),
+      key_(KeyOf(endpoint)),
+      pool_(pool),
+      codec_(http::H2Codec::Role::kClient, this) {
+  worker_->ConnectionOpened(pool_);
+}
+
+Http2UpstreamConnection::~Http2UpstreamConnection() = default;
+
+void Http2UpstreamConnection::Start() {
+  ++worker_->stats().upstream_cx_total;
+  ++worker_->stats().upstream_cx_active;
+  ++worker_->stats().upstream_h2_cx_total;
+  idle_since_ = worker_->Now();
+  interest_ = EPOLLOUT;
+  auto s = worker_->loop()->Add(fd_.get(), interest_,
+                                [this](uint32_t ev) { OnEvents(ev); });
+  if (!s.ok()) interest_ = 0;  // fails its streams on the next tick
+  worker_->endpoint(key_).h2.push_back(this);
+}
+
+bool Http2UpstreamConnection::HasCapacity() const {
+  if (closed_ || going_away_) return false;
+  uint32_t limit =
+      std::min(codec_.PeerMaxConcurrentStreams(), kMaxStreamsPerConnection);
+  return active_ < limit;
+}
+
+Http2UpstreamStream* Http2UpstreamConnection::NewStream() {
+  Http2UpstreamStream* s;
+  if (free_.empty()) {
+    streams_.push_back(std::make_unique<Http2UpstreamStream>(this));
+    s = streams_.back().get();
+  } else {
+    s = free_.back();
+    free_.pop_back();
+  }
+  ++active_;
+  return s;
+}
+
+void Http2UpstreamConnection::Release(Http2UpstreamStream* s) {
+  s->id_ = 0;
+  s->cb_ = nullptr;
+  free_.push_back(s);
+  if (active_ > 0) --active_;
+  if (active_ == 0) {
+    idle_since_ = worker_->Now();
+    if (going_away_) Close();
+  }
+}
+
+Http2UpstreamStream* Http2UpstreamConnection::StreamOf(
+    int32_t stream_id) const {
+  return static_cast<Http2UpstreamStream*>(codec_.StreamData(stream_id));
+}
+
+void Http2UpstreamConnection::OnEvents(uint32_t events) {
+  if (closed_) return;
+  if (!connected_) {
+    if (!net::SocketError(fd_.get()).ok()) {
+      ++worker_->stats().upstream_cx_connect_fail;
+      Close();
+      return;
+    }
+    connected_ = true;
+    Flush();
+    return;
+  }
+  if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+    OnReadable();
+    if (closed_) return;
+  }
+  if (events & EPOLLOUT) Flush();
+}
+
+void Http2UpstreamConnection::OnReadable() {
+  ssize_t n = ::read(fd_.get(), read_scratch, sizeof(read_scratch));
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+  if (n <= 0) {
+    Close();
+    return;
+  }
+  if (!codec_.Feed(std::string_view(read_scratch, static_cast<size_t>(n)))) {
+    LOG_EVERY_N(WARNING, 100) << "HTTP/2 upstream " << endpoint_.ToString()
+                              << ": protocol error; connection closed";
+    Flush();
+    Close();
+    return;
+  }
+  Flush();
+}
+
+void Http2UpstreamConnection::Flush() {
+  if (closed_ || !connected_ || in_flush_) return;
+  in_flush_ = true;
+  while (true) {
+    if (out_.size() - out_off_ < kOutputBatch / 2) {
+      if (out_off_ > 0) {
+        out_.erase(0, out_off_);
+        out_off_ = 0;
+      }
+      if (!codec_.Produce(&out_, kOutputBatch)) {
+        in_flush_ = false;
+        Close();
+        return;
+      }
+    }
+    if (out_off_ == out_.size()) break;
+    ssize_t n = ::send(fd_.get(), out_.data() + out_off_,
+                       out_.size() - out_off_, MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      in_flush_ = false;
+      Close();
+      return;
+    }
+    out_off_ += static_cast<size_t>(n);
+  }
+  in_flush_ = false;
+  if (out_off_ == out_.size()) {
+    out_.clear();
+    out_off_ = 0;
+  }
+  UpdateInterest();
+}
+
+void Http2UpstreamConnection::UpdateInterest() {
+  uint32_t want = connected_ ? EPOLLIN : EPOLLOUT;
+  if (connected_ && out_off_ < out_.size()) want |= EPOLLOUT;
+  if (want != interest_) {
+    interest_ = want;
+    (void)worker_->loop()->Modify(fd_.get(), want);
+  }
+}
+
+void Http2UpstreamConnection::Close() {
+  if (closed_) return;
+  closed_ = true;
+  auto& list = worker_->endpoint(key_).h2;
+  list.erase(std::remove(list.begin(), list.end(), this), list.end());
+  // Every exchange still here learns of it: a connect failure, or a reset
+  // (which the exchange may retry on another connection).
+  const UpstreamFailure failure =
+      connected_ ? UpstreamFailure::kReset : UpstreamFailure::kConnect;
+  for (auto& s : streams_) {
+    UpstreamCallbacks* cb = s->EndExchange();
+    if (cb == nullptr) continue;
+    Release(s.get());
+    cb->OnUpstreamFailure(failure);
+  }
+  worker_->ConnectionReleased(pool_, /*closed=*/true);
+  if (fd_.valid()) {
+    worker_->loop()->Remove(fd_.get());
+    fd_.Reset();
+  }
+  --worker_->stats().upstream_cx_active;
+  worker_->Retire(this);
+}
+
+void Http2UpstreamConnection::OnTick(Clock::time_point now) {
+  if (closed_) return;
+  if (interest_ == 0) {
+    Close();  // could not be registered with the loop
+    return;
+  }
+  if (active_ == 0 &&
+      now - idle_since_ > worker_->options().upstream_idle_timeout) {
+    Close();
+  }
+}
+
+void Http2UpstreamConnection::OnHeaders(int32_t stream_id,
+                                        const http::H2HeaderBlock& block,
+                                        bool end_stream) {
+  Http2UpstreamStream* s = StreamOf(stream_id);
+  if (s == nullptr || s->cb_ == nullptr) return;
+  if (block.status != 0 && block.status < 200) return;  // interim
+  UpstreamCallbacks* cb = s->cb_;
+  if (!s->response_started_) {
+    s->response_started_ = true;
+    http::H1ResponseHead(block, end_stream, s->head_request_, &s->head_);
+    cb->OnResponseHead(s->head_);
+  } else {
+    cb->OnResponseTrailers(block.headers);
+  }
+  if (end_stream && s->cb_ == cb) {
+    s->response_done_ = true;
+    cb->OnResponseComplete();
+  }
+}
+
+void Http2UpstreamConnection::OnData(int32_t stream_id, std::string_view data) {
+  Http2UpstreamStream* s = StreamOf(stream_id);
+  if (s == nullptr || s->cb_ == nullptr) {
+    codec_.Consume(stream_id, data.size());
+    return;
+  }
+  s->cb_->OnResponseBody(data);
+  if (StreamOf(stream_id) == s && s->read_paused_) {
+    s->unconsumed_ += data.size();
+  } else {
+    codec_.Consume(stream_id, data.size());
+  }
+}
+
+void Http2UpstreamConnection::OnEndStream(int32_t stream_id) {
+  Http2UpstreamStream* s = StreamOf(stream_id);
+  if (s == nullptr || s->cb_ == nullptr || s->response_done_) return;
+  s->response_done_ = true;
+  s->cb_->OnResponseComplete();
+}
+
+void Http2UpstreamConnection::OnStreamClose(int32_t stream_id,
+                                            uint32_t /*error_code*/) {
+  Http2UpstreamStream* s = StreamOf(stream_id);
+  if (s == nullptr) return;
+  codec_.SetStreamData(stream_id, nullptr);
+  s->id_ = 0;
+  if (s->response_done_) return;  // the exchange detaches on its own
+  // Reset (or refused after a GOAWAY) before the response completed.
+  UpstreamCallbacks* cb = s->EndExchange();
+  Release(s);
+  if (cb != nullptr) cb->OnUpstreamFailure(UpstreamFailure::kReset);
+}
+
+void Http2UpstreamConnection::OnGoaway(int32_t /*last_stream_id*/,
+                                       uint32_t /*error_code*/) {
+  // Streams above the last id are closed by the codec as refused (and
+  // retried by their exchanges); the rest finish here.
+  ++worker_->stats().upstream_h2_goaways;
+  going_away_ = true;
+  auto& list = worker_->endpoint(key_).h2;
+  list.erase(std::remove(list.begin(), list.end(), this), list.end());
+  if (active_ == 0) Close();
+}
+
+http::H2OutBody* Http2UpstreamConnection::BodyOf(int32_t stream_id) {
+  Http2UpstreamStream* s = StreamOf(stream_id);
+  return s == nullptr ? nullptr : &s->body_;
+}
+
+void Http2UpstreamConnection::OnBodyDrained(int32_t stream_id) {
+  Http2UpstreamStream* s = StreamOf(stream_id);
+  if (s != nullptr && s->cb_ != nullptr) s->cb_->OnUpstreamDrained();
+}
+
+}  // namespace nodemesh::proxy

@@ -109,19 +109,43 @@ struct RetryPolicy {
   bool status_503 = false;        // App Mesh's implicit policy
   bool stream_error = false;      // upstream reset before a response
   bool connection_error = false;  // connect failed
+  // grpcRetryEvents: the grpc-status of the response (Envoy reads it from
+  // the response headers, i.e. a trailers-only reply, not from trailers
+  // after a body).
+  bool grpc_cancelled = false;           // 1
+  bool grpc_deadline_exceeded = false;   // 4
+  bool grpc_resource_exhausted = false;  // 8
+  bool grpc_internal = false;            // 13
+  bool grpc_unavailable = false;         // 14
 
   bool RetriesStatus(int status) const;
+  // `grpc_status` is the numeric grpc-status (0 OK, 14 UNAVAILABLE, ...).
+  bool RetriesGrpcStatus(int grpc_status) const;
 };
 
 struct HttpRouteEntry {
   std::string name;
   int32_t priority = -1;  // -1: none
+  // The match of an httpRoute/http2Route or of a node-provided catch-all;
+  // for a grpcRoute, grpc_matcher's equivalent HTTP match (so code still
+  // reading `matcher` routes right). Sessions call Matches().
   proxy::HttpRouteMatcher matcher;
+  std::optional<proxy::GrpcRouteMatcher> grpc_matcher;  // grpcRoute only
+  // A gRPC route (grpcRoute, or a node's catch-all on a grpc listener): the
+  // session reads grpc-timeout and grpc-status.
+  bool grpc = false;
   std::vector<WeightedCluster> targets;
   uint32_t index = 0;  // global over the config: per-worker balancer slot
   RetryPolicy retry;
   Millis per_request_timeout{15000};  // 0: none
   Millis idle_timeout{0};             // 0: none
+
+  bool Matches(const proxy::RequestView& r) const {
+    return grpc_matcher ? grpc_matcher->Matches(r) : matcher.Matches(r);
+  }
+  int Specificity() const {
+    return grpc_matcher ? grpc_matcher->Specificity() : matcher.Specificity();
+  }
 };
 
 struct TcpRouteEntry {
@@ -147,10 +171,19 @@ struct VirtualHost {
 struct GatewayRouteEntry {
   std::string name;
   int32_t priority = -1;
+  // As in HttpRouteEntry: for a grpcRoute, grpc_matcher's HTTP equivalent.
   proxy::HttpRouteMatcher matcher;
+  std::optional<proxy::GrpcRouteMatcher> grpc_matcher;  // grpcRoute only
   uint32_t virtual_host = 0;        // index into ProxyConfig::virtual_hosts
   bool rewrite_host = true;         // App Mesh's default: Host := service name
   proxy::PathRewrite path_rewrite;  // default: matched prefix -> "/"
+
+  bool Matches(const proxy::RequestView& r) const {
+    return grpc_matcher ? grpc_matcher->Matches(r) : matcher.Matches(r);
+  }
+  int Specificity() const {
+    return grpc_matcher ? grpc_matcher->Specificity() : matcher.Specificity();
+  }
 };
 
 // The path rewrite of a gateway httpRoute/http2Route (see

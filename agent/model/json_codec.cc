@@ -863,6 +863,12 @@ bool Decoder::DecodeGrpcRoute(const Value& v, const PathNode& p, GrpcRoute* r) {
         }
         Opt(mv, mp, "serviceName", &m->service_name, Str());
         Opt(mv, mp, "methodName", &m->method_name, Str(1, 50));
+        if (m->method_name && !m->service_name) {
+          PathNode c{&mp, "methodName", -1};
+          Error(c,
+                "needs serviceName (a gRPC call's path is "
+                "/<serviceName>/<methodName>); add it, or drop methodName");
+        }
         List(mv, mp, "metadata", false, 1, 10, &m->metadata, Header());
         Opt(mv, mp, "port", &m->port, Port());
         return true;

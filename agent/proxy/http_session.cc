@@ -413,7 +413,7 @@ bool HttpSession::Route(const http::MessageHead& head) {
       source_ = gi < snap_->gateway_sources.size() ? snap_->gateway_sources[gi]
                                                    : snap_->unknown_source;
       for (const compile::GatewayRouteEntry& e : g.routes) {
-        if (e.matcher.Matches(view)) {
+        if (e.Matches(view)) {
           vhost_ = &config.virtual_hosts[e.virtual_host];
           rewrite_host_ = e.rewrite_host;
           if (e.path_rewrite.active() && !head.connect) {
@@ -439,7 +439,7 @@ bool HttpSession::Route(const http::MessageHead& head) {
   // Route port matches: the port the service was called on.
   view.port = vhost_->port;
   for (const compile::HttpRouteEntry& r : vhost_->http_routes) {
-    if (r.matcher.Matches(view)) {
+    if (r.Matches(view)) {
       route_ = &r;
       break;
     }

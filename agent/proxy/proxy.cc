@@ -599,6 +599,11 @@ nlohmann::json RetryJson(const compile::RetryPolicy& p) {
   if (p.stream_error) events.push_back("stream-error");
   if (p.connection_error) events.push_back("connection-error");
   if (p.status_503) events.push_back("503");
+  if (p.grpc_cancelled) events.push_back("cancelled");
+  if (p.grpc_deadline_exceeded) events.push_back("deadline-exceeded");
+  if (p.grpc_internal) events.push_back("internal");
+  if (p.grpc_resource_exhausted) events.push_back("resource-exhausted");
+  if (p.grpc_unavailable) events.push_back("unavailable");
   return {{"max_retries", p.max_retries},
           {"per_try_timeout_ms", p.per_try_timeout.count()},
           {"events", events}};
@@ -618,6 +623,7 @@ nlohmann::json Proxy::RoutesJson() const {
           {{"name", r.name},
            {"priority", r.priority >= 0 ? nlohmann::json(r.priority)
                                         : nlohmann::json(nullptr)},
+           {"grpc", r.grpc},
            {"targets", TargetsJson(c, r.targets)},
            {"retry", RetryJson(r.retry)},
            {"per_request_timeout_ms", r.per_request_timeout.count()},

@@ -251,13 +251,8 @@ absl::StatusOr<HttpRouteMatcher> HttpRouteMatcher::CompileCommon(
   absl::StatusOr<uint16_t> port = CompilePort(m.port);
   if (!port.ok()) return port.status();
   r.port_ = *port;
-  r.headers_.reserve(m.headers.size());
-  for (size_t i = 0; i < m.headers.size(); ++i) {
-    absl::StatusOr<HeaderMatcher> h = HeaderMatcher::Compile(
-        m.headers[i], "match.headers[" + std::to_string(i) + "]");
-    if (!h.ok()) return h.status();
-    r.headers_.push_back(*std::move(h));
-  }
+  if (absl::Status s = r.CompileHeaders(m.headers, "match.headers"); !s.ok())
+    return s;
   r.query_.reserve(m.query_parameters.size());
   for (size_t i = 0; i < m.query_parameters.size(); ++i) {
     const model::HttpQueryParameter& q = m.query_parameters[i];
@@ -274,6 +269,34 @@ absl::StatusOr<HttpRouteMatcher> HttpRouteMatcher::CompileCommon(
   return r;
 }
 
+absl::Status HttpRouteMatcher::CompileHeaders(
+    const std::vector<model::HeaderMatch>& headers, std::string_view field) {
+  headers_.reserve(headers.size());
+  for (size_t i = 0; i < headers.size(); ++i) {
+    absl::StatusOr<HeaderMatcher> h = HeaderMatcher::Compile(
+        headers[i], std::string(field) + "[" + std::to_string(i) + "]");
+    if (!h.ok()) return h.status();
+    headers_.push_back(*std::move(h));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status HttpRouteMatcher::CompileHostname(
+    const model::GatewayRouteHostnameMatch& h) {
+  if (h.exact.has_value() == h.suffix.has_value()) {
+    return absl::InvalidArgumentError(
+        "match.hostname: needs exactly one of exact, suffix");
+  }
+  host_kind_ = h.exact.has_value() ? HostKind::kExact : HostKind::kSuffix;
+  host_ = h.exact.has_value() ? *h.exact : *h.suffix;
+  if (host_.empty()) {
+    return absl::InvalidArgumentError("match.hostname: must not be empty");
+  }
+  // Hostnames compare case-insensitively; lower once here.
+  for (char& c : host_) c = ToLower(c);
+  return absl::OkStatus();
+}
+
 absl::StatusOr<HttpRouteMatcher> HttpRouteMatcher::Compile(
     const model::HttpRouteMatch& m) {
   absl::StatusOr<HttpRouteMatcher> r = CompileCommon(m);
@@ -288,18 +311,7 @@ absl::StatusOr<HttpRouteMatcher> HttpRouteMatcher::Compile(
   absl::StatusOr<HttpRouteMatcher> r = CompileCommon(m);
   if (!r.ok()) return r;
   if (m.hostname.has_value()) {
-    const model::GatewayRouteHostnameMatch& h = *m.hostname;
-    if (h.exact.has_value() == h.suffix.has_value()) {
-      return absl::InvalidArgumentError(
-          "match.hostname: needs exactly one of exact, suffix");
-    }
-    r->host_kind_ = h.exact.has_value() ? HostKind::kExact : HostKind::kSuffix;
-    r->host_ = h.exact.has_value() ? *h.exact : *h.suffix;
-    if (r->host_.empty()) {
-      return absl::InvalidArgumentError("match.hostname: must not be empty");
-    }
-    // Hostnames compare case-insensitively; lower once here.
-    for (char& c : r->host_) c = ToLower(c);
+    if (absl::Status s = r->CompileHostname(*m.hostname); !s.ok()) return s;
   }
   return r;
 }
@@ -405,6 +417,60 @@ int HttpRouteMatcher::Specificity() const {
   if (scheme_.has_value()) score += kSchemeScore;
   if (port_ != 0) score += kPortScore;
   return score;
+}
+
+// ---- GrpcRouteMatcher ----
+
+absl::StatusOr<GrpcRouteMatcher> GrpcRouteMatcher::CompileCommon(
+    const std::optional<std::string>& service_name,
+    const std::optional<std::string>& method_name,
+    const std::vector<model::HeaderMatch>& metadata,
+    const std::optional<int32_t>& port) {
+  GrpcRouteMatcher g;
+  HttpRouteMatcher& r = g.http_;
+  if (service_name.has_value()) {
+    // Empty would be the prefix "//": refuse rather than match nothing.
+    if (service_name->empty()) {
+      return absl::InvalidArgumentError(
+          "match.serviceName: must not be empty; leave it out to match "
+          "every service");
+    }
+    if (method_name.has_value()) {
+      r.path_kind_ = HttpRouteMatcher::PathKind::kExact;
+      r.path_ = "/" + *service_name + "/" + *method_name;
+    } else {
+      // The trailing '/' keeps "pkg.Svc" from matching "pkg.SvcV2".
+      r.path_kind_ = HttpRouteMatcher::PathKind::kPrefix;
+      r.path_ = "/" + *service_name + "/";
+    }
+  } else if (method_name.has_value()) {
+    return absl::InvalidArgumentError(
+        "match.methodName: needs match.serviceName (a gRPC call's path is "
+        "/<serviceName>/<methodName>); add the service");
+  }
+  absl::StatusOr<uint16_t> p = CompilePort(port);
+  if (!p.ok()) return p.status();
+  r.port_ = *p;
+  if (absl::Status s = r.CompileHeaders(metadata, "match.metadata"); !s.ok())
+    return s;
+  return g;
+}
+
+absl::StatusOr<GrpcRouteMatcher> GrpcRouteMatcher::Compile(
+    const model::GrpcRouteMatch& m) {
+  return CompileCommon(m.service_name, m.method_name, m.metadata, m.port);
+}
+
+absl::StatusOr<GrpcRouteMatcher> GrpcRouteMatcher::Compile(
+    const model::GrpcGatewayRouteMatch& m) {
+  absl::StatusOr<GrpcRouteMatcher> g =
+      CompileCommon(m.service_name, std::nullopt, m.metadata, m.port);
+  if (!g.ok()) return g;
+  if (m.hostname.has_value()) {
+    if (absl::Status s = g->http_.CompileHostname(*m.hostname); !s.ok())
+      return s;
+  }
+  return g;
 }
 
 }  // namespace nodemesh::proxy

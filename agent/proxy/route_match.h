@@ -13,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "agent/http/header_list.h"
 #include "agent/model/types_common.h"
@@ -91,6 +92,9 @@ class HttpRouteMatcher {
   int Specificity() const;
 
  private:
+  // Builds its match out of the same parts (see there).
+  friend class GrpcRouteMatcher;
+
   enum class PathKind { kAny, kPrefix, kExact, kRegex };
   enum class HostKind { kAny, kExact, kSuffix };
 
@@ -103,6 +107,10 @@ class HttpRouteMatcher {
   // The parts HttpRouteMatch and HttpGatewayRouteMatch share.
   template <typename Match>
   static absl::StatusOr<HttpRouteMatcher> CompileCommon(const Match& m);
+  // `field` names the list in errors: "match.headers", "match.metadata".
+  absl::Status CompileHeaders(const std::vector<model::HeaderMatch>& headers,
+                              std::string_view field);
+  absl::Status CompileHostname(const model::GatewayRouteHostnameMatch& h);
   bool MatchesHost(std::string_view authority) const;
   static bool MatchesQuery(std::string_view query, const QueryMatcher& q);
 
@@ -116,6 +124,44 @@ class HttpRouteMatcher {
   uint16_t port_ = 0;  // 0: any port
   std::vector<HeaderMatcher> headers_;
   std::vector<QueryMatcher> query_;
+};
+
+// A compiled grpcRoute match, or a GatewayRoute grpcRoute match. App Mesh
+// hands Envoy the equivalent HTTP route match, and so does this: a gRPC
+// call's path is "/<serviceName>/<methodName>", so serviceName alone is the
+// prefix "/<serviceName>/", serviceName with methodName the exact path, and
+// neither any path; metadata are HTTP/2 headers, matched like route headers
+// (invert and range included); hostname and port as on HTTP routes.
+// Content-type is not checked: a grpc listener carries only gRPC.
+class GrpcRouteMatcher {
+ public:
+  // Matches every request.
+  GrpcRouteMatcher() = default;
+  // Refuses a methodName without serviceName, as App Mesh does.
+  static absl::StatusOr<GrpcRouteMatcher> Compile(
+      const model::GrpcRouteMatch& m);
+  static absl::StatusOr<GrpcRouteMatcher> Compile(
+      const model::GrpcGatewayRouteMatch& m);
+
+  bool Matches(const RequestView& r) const { return http_.Matches(r); }
+
+  // On HttpRouteMatcher's scale, the score of the equivalent HTTP match:
+  // service and method (an exact path) > service (a prefix) > neither;
+  // metadata, hostname and port add less than one character of the
+  // service name.
+  int Specificity() const { return http_.Specificity(); }
+
+  // The same match as an HTTP route match (what Envoy is given).
+  const HttpRouteMatcher& AsHttp() const { return http_; }
+
+ private:
+  static absl::StatusOr<GrpcRouteMatcher> CompileCommon(
+      const std::optional<std::string>& service_name,
+      const std::optional<std::string>& method_name,
+      const std::vector<model::HeaderMatch>& metadata,
+      const std::optional<int32_t>& port);
+
+  HttpRouteMatcher http_;  // the equivalent path, header and port match
 };
 
 }  // namespace nodemesh::proxy

@@ -7,76 +7,11 @@
 #include <filesystem>
 
 #include "gtest/gtest.h"
-#include "nlohmann/json.hpp"
+#include "tests/unit/compile/proxy_config_test_util.h"
 #include "tests/unit/model/appmesh_examples.h"
-#include "tests/unit/model/model_test_util.h"
 
 namespace nodemesh::compile {
 namespace {
-
-using model::TempConfigDir;
-using nlohmann::json;
-
-class ProxyConfigTest : public ::testing::Test {
- protected:
-  std::shared_ptr<const ProxyConfig> Compile(const json& resources,
-                                             CompileOptions options = {}) {
-    TempConfigDir dir;
-    dir.Write("model.json", resources.dump());
-    auto r = model::SnapshotBuilder(dir.path()).Build(nullptr);
-    EXPECT_NE(r.snapshot, nullptr);
-    for (const auto& d : r.diagnostics.items()) ADD_FAILURE() << d.ToString();
-    if (!r.snapshot) return nullptr;
-    warnings_.clear();
-    return CompileProxyConfig(*r.snapshot, options, &labels_, &warnings_);
-  }
-  static json Node(const std::string& name, std::vector<int> ports,
-                   const std::string& protocol = "http") {
-    json listeners = json::array();
-    for (int p : ports)
-      listeners.push_back(
-          {{"portMapping", {{"port", p}, {"protocol", protocol}}}});
-    return {
-        {"meshName", "m"},
-        {"virtualNodeName", name},
-        {"spec",
-         {{"listeners", listeners},
-          {"serviceDiscovery", {{"dns", {{"hostname", name + ".local"}}}}}}}};
-  }
-  static json Route(const std::string& name, json spec) {
-    return {{"meshName", "m"},
-            {"virtualRouterName", "r"},
-            {"routeName", name},
-            {"spec", spec}};
-  }
-  static json Http(json match, const std::string& target = "a",
-                   json extra = json::object()) {
-    json route = {
-        {"match", match},
-        {"action",
-         {{"weightedTargets", {{{"virtualNode", target}, {"weight", 1}}}}}}};
-    route.update(extra);
-    return {{"httpRoute", route}};
-  }
-  json Base() const {
-    return json::array(
-        {{{"meshName", "m"}, {"spec", json::object()}},
-         Node("a", {8080}),
-         {{"meshName", "m"},
-          {"virtualRouterName", "r"},
-          {"spec",
-           {{"listeners",
-             {{{"portMapping", {{"port", 80}, {"protocol", "http"}}}}}}}}},
-         {{"meshName", "m"},
-          {"virtualServiceName", "Svc.M.Local"},
-          {"spec",
-           {{"provider",
-             {{"virtualRouter", {{"virtualRouterName", "r"}}}}}}}}});
-  }
-
-  LabelInterner labels_;
-  std::vector<std::string> warnings_;
-};
 
 TEST_F(ProxyConfigTest, RoutesOrderByPriorityThenSpecificityThenName) {
   json m = Base();

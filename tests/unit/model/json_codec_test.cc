@@ -240,6 +240,21 @@ TEST(JsonCodecTest, EnumValueOutsideTheModelIsAnError) {
   EXPECT_EQ(vg.Errors(), Paths{"spec.listeners[0].portMapping.protocol"});
 }
 
+TEST(JsonCodecTest, GrpcMethodNameNeedsServiceName) {
+  const std::string action =
+      R"("action": {"weightedTargets": [{"virtualNode": "a", "weight": 1}]})";
+  Result r = Decode(
+      ResourceKind::kRoute,
+      R"({"grpcRoute": {"match": {"methodName": "Get"}, )" + action + "}}");
+  EXPECT_EQ(r.Errors(), Paths{"spec.grpcRoute.match.methodName"});
+  EXPECT_NE(r.Dump().find("serviceName"), std::string::npos) << r.Dump();
+  Result ok = Decode(
+      ResourceKind::kRoute,
+      R"({"grpcRoute": {"match": {"serviceName": "a.A", "methodName": "Get"}, )" +
+          action + "}}");
+  EXPECT_TRUE(ok.Errors().empty()) << ok.Dump();
+}
+
 TEST(JsonCodecTest, UndocumentedHttpRetryEventIsAWarning) {
   Result r = Decode(ResourceKind::kRoute, R"({"httpRoute": {
       "match": {"prefix": "/"},

@@ -1,5 +1,6 @@
 // HttpRouteMatcher: paths, methods, schemes, ports, gateway hostnames,
-// specificity, and what a match needs of every part.
+// specificity, and what a match needs of every part. GrpcRouteMatcher:
+// service, method, metadata, hostname, port and its order.
 
 #include "agent/proxy/route_match.h"
 
@@ -342,6 +343,222 @@ TEST(SpecificityTest, GatewayHostnames) {
   EXPECT_GT(s_exact, s_long);
   EXPECT_GT(s_long, s_short);
   EXPECT_GT(s_short, s_none);
+}
+
+// ---- gRPC routes ----
+
+GrpcRouteMatch Grpc(std::optional<std::string> service,
+                    std::optional<std::string> method = std::nullopt) {
+  GrpcRouteMatch m;
+  m.service_name = std::move(service);
+  m.method_name = std::move(method);
+  return m;
+}
+
+// A gRPC call: POST of /<service>/<method> over HTTP/2.
+Request Call(std::string path) {
+  Request req;
+  req.target = std::move(path);
+  req.method = "POST";
+  req.headers = {{"content-type", "application/grpc"}};
+  return req;
+}
+
+TEST(GrpcRouteMatcherTest, ServiceMatchesEveryMethodOfThatServiceOnly) {
+  GrpcRouteMatcher m = MustCompileGrpc(Grpc("color.ColorService"));
+  EXPECT_TRUE(Matches(m, Call("/color.ColorService/GetColor")));
+  EXPECT_TRUE(Matches(m, Call("/color.ColorService/SetColor")));
+  // The prefix ends with '/': a service whose name extends it is another.
+  EXPECT_FALSE(Matches(m, Call("/color.ColorServiceV2/GetColor")));
+  EXPECT_FALSE(Matches(m, Call("/color.colorservice/GetColor")));
+  EXPECT_FALSE(Matches(m, Call("/other.Service/GetColor")));
+  EXPECT_FALSE(Matches(m, Call("/color.ColorService")));
+}
+
+TEST(GrpcRouteMatcherTest, ServiceAndMethodIsTheExactPath) {
+  GrpcRouteMatcher m = MustCompileGrpc(Grpc("color.ColorService", "GetColor"));
+  EXPECT_TRUE(Matches(m, Call("/color.ColorService/GetColor")));
+  EXPECT_FALSE(Matches(m, Call("/color.ColorService/GetColors")));
+  EXPECT_FALSE(Matches(m, Call("/color.ColorService/SetColor")));
+  EXPECT_FALSE(Matches(m, Call("/color.ColorService/GetColor/x")));
+  EXPECT_FALSE(Matches(m, Call("/color.ColorService/getColor")));
+}
+
+TEST(GrpcRouteMatcherTest, NeitherMatchesEveryCall) {
+  GrpcRouteMatcher m = MustCompileGrpc(GrpcRouteMatch{});
+  EXPECT_TRUE(Matches(m, Call("/a.B/C")));
+  EXPECT_TRUE(Matches(m, Call("/")));
+  EXPECT_TRUE(Matches(GrpcRouteMatcher(), Call("/a.B/C")));
+}
+
+TEST(GrpcRouteMatcherTest, MethodWithoutServiceIsRefused) {
+  absl::StatusOr<GrpcRouteMatcher> m =
+      GrpcRouteMatcher::Compile(Grpc(std::nullopt, "GetColor"));
+  ASSERT_FALSE(m.ok());
+  EXPECT_EQ(m.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(m.status().message().find("match.methodName"), std::string::npos)
+      << m.status();
+  EXPECT_NE(m.status().message().find("serviceName"), std::string::npos)
+      << m.status();
+  absl::StatusOr<GrpcRouteMatcher> empty = GrpcRouteMatcher::Compile(Grpc(""));
+  ASSERT_FALSE(empty.ok());
+  EXPECT_NE(empty.status().message().find("match.serviceName"),
+            std::string::npos)
+      << empty.status();
+}
+
+TEST(GrpcRouteMatcherTest, MetadataAreHeaders) {
+  GrpcRouteMatch match = Grpc("s.S");
+  match.metadata.push_back(Header("x-tenant", Exact("t1")));
+  match.metadata.push_back(Header("x-version", Range(2, 5)));
+  match.metadata.push_back(Header("x-debug", std::nullopt, true));
+  match.metadata.push_back(Header("x-region", Prefix("eu-")));
+  match.metadata.push_back(Header("x-user", Regex("[a-z]+")));
+  match.metadata.push_back(Header("x-zone", Suffix("-a")));
+  GrpcRouteMatcher m = MustCompileGrpc(match);
+
+  Request ok = Call("/s.S/M");
+  ok.headers = {{"content-type", "application/grpc"},
+                {"X-Tenant", "t1"},  // names are case-insensitive
+                {"x-version", "4"},
+                {"x-region", "eu-west-1"},
+                {"x-user", "bob"},
+                {"x-zone", "eu-west-1-a"}};
+  EXPECT_TRUE(Matches(m, ok));
+
+  auto with = [&](const std::string& name, const std::string& value) {
+    Request r = ok;
+    for (auto& [n, v] : r.headers)
+      if (n == name) v = value;
+    return r;
+  };
+  EXPECT_FALSE(Matches(m, with("X-Tenant", "t2")));
+  EXPECT_FALSE(Matches(m, with("x-version", "5")));  // end excluded
+  EXPECT_TRUE(Matches(m, with("x-version", "2")));   // start included
+  EXPECT_FALSE(Matches(m, with("x-version", "x")));
+  EXPECT_FALSE(Matches(m, with("x-region", "us-east-1")));
+  EXPECT_FALSE(Matches(m, with("x-user", "Bob")));
+  EXPECT_FALSE(Matches(m, with("x-zone", "eu-west-1-b")));
+  Request debug = ok;
+  debug.headers.emplace_back("x-debug", "1");  // inverted presence
+  EXPECT_FALSE(Matches(m, debug));
+  Request other = ok;
+  other.target = "/t.T/M";  // metadata never rescue another service
+  EXPECT_FALSE(Matches(m, other));
+}
+
+TEST(GrpcRouteMatcherTest, InvertedValueMatchesAbsentMetadata) {
+  GrpcRouteMatch match;
+  match.metadata.push_back(Header("x-canary", Exact("yes"), true));
+  GrpcRouteMatcher m = MustCompileGrpc(match);
+  Request r = Call("/s.S/M");
+  EXPECT_TRUE(Matches(m, r));  // absent: the match fails, inverted it holds
+  r.headers.emplace_back("x-canary", "no");
+  EXPECT_TRUE(Matches(m, r));
+  r.headers.back().second = "yes";
+  EXPECT_FALSE(Matches(m, r));
+}
+
+TEST(GrpcRouteMatcherTest, BadMetadataNamesTheField) {
+  GrpcRouteMatch match = Grpc("s.S");
+  match.metadata.push_back(Header("a", Exact("1")));
+  match.metadata.push_back(Header("b", Regex("(")));
+  absl::StatusOr<GrpcRouteMatcher> m = GrpcRouteMatcher::Compile(match);
+  ASSERT_FALSE(m.ok());
+  EXPECT_NE(m.status().message().find("match.metadata[1].match.regex"),
+            std::string::npos)
+      << m.status();
+}
+
+TEST(GrpcRouteMatcherTest, Port) {
+  GrpcRouteMatch match = Grpc("s.S");
+  match.port = 9090;
+  GrpcRouteMatcher m = MustCompileGrpc(match);
+  Request r = Call("/s.S/M");
+  r.port = 9090;
+  EXPECT_TRUE(Matches(m, r));
+  r.port = 8080;
+  EXPECT_FALSE(Matches(m, r));
+  r.port = 0;
+  EXPECT_FALSE(Matches(m, r));
+  match.port = 0;
+  EXPECT_FALSE(GrpcRouteMatcher::Compile(match).ok());
+}
+
+TEST(GrpcRouteMatcherTest, GatewayServiceHostnameMetadataPort) {
+  GrpcGatewayRouteMatch gw;
+  gw.service_name = "shop.Cart";
+  gw.hostname = model::GatewayRouteHostnameMatch{std::nullopt, ".example.com"};
+  gw.metadata.push_back(Header("x-tenant", Exact("t1")));
+  gw.port = 8443;
+  GrpcRouteMatcher m = MustCompileGrpc(gw);
+
+  Request ok = Call("/shop.Cart/Add");
+  ok.authority = "api.EXAMPLE.com:8443";
+  ok.port = 8443;
+  ok.headers.emplace_back("x-tenant", "t1");
+  EXPECT_TRUE(Matches(m, ok));
+  Request r = ok;
+  r.target = "/shop.Orders/Add";
+  EXPECT_FALSE(Matches(m, r));
+  r = ok;
+  r.authority = "api.example.org";
+  EXPECT_FALSE(Matches(m, r));
+  r = ok;
+  r.headers.pop_back();
+  EXPECT_FALSE(Matches(m, r));
+  r = ok;
+  r.port = 8080;
+  EXPECT_FALSE(Matches(m, r));
+
+  GrpcGatewayRouteMatch bad;
+  bad.hostname = model::GatewayRouteHostnameMatch{"a", "b"};
+  EXPECT_FALSE(GrpcRouteMatcher::Compile(bad).ok());
+  EXPECT_TRUE(Matches(MustCompileGrpc(GrpcGatewayRouteMatch{}),
+                      Call("/any.Service/Any")));
+}
+
+TEST(GrpcRouteMatcherTest, AsHttpIsTheSameMatch) {
+  GrpcRouteMatch match = Grpc("s.S", "M");
+  match.metadata.push_back(Header("x", Exact("1")));
+  GrpcRouteMatcher m = MustCompileGrpc(match);
+  Request r = Call("/s.S/M");
+  r.headers.emplace_back("x", "1");
+  EXPECT_TRUE(Matches(m.AsHttp(), r));
+  r.target = "/s.S/N";
+  EXPECT_FALSE(Matches(m.AsHttp(), r));
+  EXPECT_EQ(m.AsHttp().Specificity(), m.Specificity());
+}
+
+TEST(SpecificityTest, GrpcMethodThenServiceThenMetadata) {
+  GrpcRouteMatch service_metadata = Grpc("s.S");
+  for (int i = 0; i < 10; ++i) {
+    service_metadata.metadata.push_back(
+        Header("m" + std::to_string(i), std::nullopt));
+  }
+  service_metadata.port = 80;
+  GrpcRouteMatch any_metadata;
+  for (int i = 0; i < 10; ++i) {
+    any_metadata.metadata.push_back(
+        Header("m" + std::to_string(i), std::nullopt));
+  }
+  GrpcRouteMatch service_one = Grpc("s.S");
+  service_one.metadata.push_back(Header("m", std::nullopt));
+
+  int s_method = MustCompileGrpc(Grpc("s.S", "M")).Specificity();
+  int s_service_metadata = MustCompileGrpc(service_metadata).Specificity();
+  int s_service_one = MustCompileGrpc(service_one).Specificity();
+  int s_service = MustCompileGrpc(Grpc("s.S")).Specificity();
+  int s_any_metadata = MustCompileGrpc(any_metadata).Specificity();
+  int s_any = MustCompileGrpc(GrpcRouteMatch{}).Specificity();
+  EXPECT_GT(s_method, s_service_metadata);
+  EXPECT_GT(s_service_metadata, s_service_one);
+  EXPECT_GT(s_service_one, s_service);
+  EXPECT_GT(s_service, s_any_metadata);
+  EXPECT_GT(s_any_metadata, s_any);
+  // A long service name still ranks below any method match.
+  EXPECT_GT(s_method,
+            MustCompileGrpc(Grpc(std::string(255, 's'))).Specificity());
 }
 
 }  // namespace

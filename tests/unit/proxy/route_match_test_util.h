@@ -13,6 +13,8 @@
 
 namespace nodemesh::proxy {
 
+using model::GrpcGatewayRouteMatch;
+using model::GrpcRouteMatch;
 using model::HeaderMatch;
 using model::HeaderMatchMethod;
 using model::HttpGatewayRouteMatch;
@@ -32,7 +34,9 @@ struct Request {
   std::vector<std::pair<std::string, std::string>> headers;
 };
 
-inline bool Matches(const HttpRouteMatcher& m, const Request& req) {
+// HttpRouteMatcher or GrpcRouteMatcher.
+template <typename Matcher>
+inline bool Matches(const Matcher& m, const Request& req) {
   http::HeaderList headers;
   for (const auto& [name, value] : req.headers) headers.Add(name, value);
   RequestView r;
@@ -59,6 +63,17 @@ inline HttpRouteMatcher MustCompile(const Match& m) {
   if (!r.ok()) {
     ADD_FAILURE() << r.status();
     return *HttpRouteMatcher::Compile(HttpRouteMatch{});
+  }
+  return *std::move(r);
+}
+
+// As MustCompile, for gRPC matches.
+template <typename Match>
+inline GrpcRouteMatcher MustCompileGrpc(const Match& m) {
+  absl::StatusOr<GrpcRouteMatcher> r = GrpcRouteMatcher::Compile(m);
+  if (!r.ok()) {
+    ADD_FAILURE() << r.status();
+    return GrpcRouteMatcher();
   }
   return *std::move(r);
 }

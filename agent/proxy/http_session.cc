@@ -372,6 +372,9 @@ void HttpSession::OnHeaders(const http::MessageHead& head) {
   request_upgrade_ = head.upgrade || head.connect;
   request_connect_ = head.connect;
   request_minor_ = head.version_minor;
+  request_grpc_ = false;
+  if (auto type = head.headers.Get("content-type"))
+    request_grpc_ = type->substr(0, 16) == "application/grpc";
   if (head.connect && !IsAuthorityForm(head.target)) {
     Reply(LocalReason::kBadRequest);
     return;
@@ -456,6 +459,16 @@ bool HttpSession::Route(const http::MessageHead& head) {
   const compile::Cluster& cluster = config.clusters[target_->cluster];
   per_request_timeout_ = compile::TighterTimeout(route_->per_request_timeout,
                                                  cluster.per_request_timeout);
+  if (request_grpc_) {
+    // The client's deadline (grpc-timeout) bounds the whole call, retries
+    // included, as it does for the client.
+    if (auto t = head.headers.Get("grpc-timeout")) {
+      if (auto ms = ParseGrpcTimeout(*t); ms && *ms > 0) {
+        per_request_timeout_ =
+            compile::TighterTimeout(per_request_timeout_, Millis(*ms));
+      }
+    }
+  }
   idle_timeout_ =
       compile::TighterTimeout(route_->idle_timeout, cluster.idle_timeout);
   BuildUpstreamHead(head, authority);
@@ -753,7 +766,18 @@ void HttpSession::OnResponseHead(const http::MessageHead& head) {
     worker_->RecordOutcome(*snap_, target_->cluster, tried_.back(),
                            status >= 500);
   }
-  if (route_->retry.RetriesStatus(status) && CanRetry()) {
+  bool retry = route_->retry.RetriesStatus(status);
+  if (!retry && status == 200 && request_grpc_) {
+    // A trailers-only response carries grpc-status in its head: the only
+    // gRPC failure that can be retried (after a body, the call has begun).
+    if (auto g = head.headers.Get("grpc-status")) {
+      int code = 0;
+      for (char c : *g) code = code * 10 + (c - '0');
+      retry =
+          g->size() <= 2 && code != 0 && route_->retry.RetriesGrpcStatus(code);
+    }
+  }
+  if (retry && CanRetry()) {
     upstream_->Detach(false);
     upstream_ = nullptr;
     Retry();
@@ -928,7 +952,11 @@ void HttpSession::Reply(LocalReason reason, int status) {
   bool close = !request_keep_alive_ || draining_ || request_upgrade_ ||
                (request_has_body_ && !request_complete_) ||
                reason == LocalReason::kBadRequest;
-  AppendLocalReply(reason, status, close, is_head_, &out_);
+  if (request_grpc_) {
+    AppendGrpcLocalReply(reason, close, &out_);
+  } else {
+    AppendLocalReply(reason, status, close, is_head_, &out_);
+  }
   if (close) close_after_flush_ = true;
   state_ = State::kReplied;
   if (request_complete_) {

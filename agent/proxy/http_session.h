@@ -172,6 +172,7 @@ class HttpSession final : public WorkerObject,
   bool request_complete_ = false;
   bool request_upgrade_ = false;
   bool request_connect_ = false;
+  bool request_grpc_ = false;  // content-type application/grpc*
   int request_minor_ = 1;
   // The route's timeouts, tightened by the target listener's.
   Millis per_request_timeout_{0};

@@ -56,4 +56,67 @@ void AppendLocalReply(LocalReason reason, int status, bool close,
       head_request);
 }
 
+int GrpcStatusFor(LocalReason reason) {
+  switch (reason) {
+    case LocalReason::kRequestTimeout:
+    case LocalReason::kPerTryTimeout:
+    case LocalReason::kIdleTimeout:
+      return 4;  // DEADLINE_EXCEEDED
+    case LocalReason::kNoRoute:
+      return 12;  // UNIMPLEMENTED
+    case LocalReason::kBadRequest:
+    case LocalReason::kBadResponse:
+      return 13;  // INTERNAL
+    case LocalReason::kOverflow:
+      return 8;  // RESOURCE_EXHAUSTED
+    default:
+      return 14;  // UNAVAILABLE
+  }
+}
+
+void AppendGrpcLocalReply(LocalReason reason, bool close, std::string* out) {
+  const ReasonInfo& info = kReasons[static_cast<size_t>(reason)];
+  char status[4];
+  int code = GrpcStatusFor(reason);
+  int n = 0;
+  if (code >= 10) status[n++] = static_cast<char>('0' + code / 10);
+  status[n++] = static_cast<char>('0' + code % 10);
+  std::string_view message = info.body.substr(0, info.body.size() - 1);
+  http::HeaderField fields[5] = {
+      {"content-type", "application/grpc"},
+      {"grpc-status", std::string_view(status, static_cast<size_t>(n))},
+      {"grpc-message", message},
+      {"x-nodemesh-reason", info.token},
+      {"connection", "close"},
+  };
+  http::AppendResponse(
+      200, std::span<const http::HeaderField>(fields, close ? 5 : 4), {}, out);
+}
+
+std::optional<int64_t> ParseGrpcTimeout(std::string_view value) {
+  // At most 8 digits (gRPC's wire spec), then one unit.
+  if (value.size() < 2 || value.size() > 9) return std::nullopt;
+  int64_t n = 0;
+  for (char c : value.substr(0, value.size() - 1)) {
+    if (c < '0' || c > '9') return std::nullopt;
+    n = n * 10 + (c - '0');
+  }
+  switch (value.back()) {
+    case 'H':
+      return n * 3600 * 1000;
+    case 'M':
+      return n * 60 * 1000;
+    case 'S':
+      return n * 1000;
+    case 'm':
+      return n;
+    case 'u':
+      return (n + 999) / 1000;
+    case 'n':
+      return (n + 999999) / 1000000;
+    default:
+      return std::nullopt;
+  }
+}
+
 }  // namespace nodemesh::proxy

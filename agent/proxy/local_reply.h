@@ -1,5 +1,7 @@
 #pragma once
 
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -30,5 +32,16 @@ std::string_view ReasonBody(LocalReason reason);
 // header, a short text body, and "Connection: close" when `close`.
 void AppendLocalReply(LocalReason reason, int status, bool close,
                       bool head_request, std::string* out);
+
+// The same for a gRPC request: 200 with no body and the status in
+// grpc-status/grpc-message (what gRPC clients read; Envoy answers gRPC
+// requests alike). Timeouts are DEADLINE_EXCEEDED, a missing route
+// UNIMPLEMENTED, the rest UNAVAILABLE.
+void AppendGrpcLocalReply(LocalReason reason, bool close, std::string* out);
+int GrpcStatusFor(LocalReason reason);
+
+// A gRPC timeout header value ("100m", "5S", ...: digits and a unit of
+// H, M, S, m, u, n) as milliseconds, rounded up; nullopt when malformed.
+std::optional<int64_t> ParseGrpcTimeout(std::string_view value);
 
 }  // namespace nodemesh::proxy

@@ -96,5 +96,133 @@ TEST_F(ProxyH2Test, GrpcCallsOfEveryKindPassThrough) {
       metrics, "nodemesh_upstream_http2_connections_total 0\n"));
 }
 
+json GrpcGateway(const std::string& name, uint16_t port) {
+  json g = appmesh::Gateway(name, port);
+  g["spec"]["listeners"][0]["portMapping"]["protocol"] = "grpc";
+  return g;
+}
+
+// App Mesh grpcRoutes pick targets by service, method and metadata, behind
+// a VirtualGateway grpc listener whose gateway route matches the service;
+// the gateway's client speaks HTTP/2 to it, the proxy HTTP/2 to both
+// servers.
+TEST_F(ProxyH2Test, GrpcRoutesMatchMethodAndMetadata) {
+  Upstreams* up = node_.AddGrpcUpstreams({{"unary"}, {"canary"}, {"rest"}});
+  json method = {{"serviceName", "demo.Echo"}, {"methodName", "Unary"}};
+  json canary = {
+      {"serviceName", "demo.Echo"},
+      {"metadata", {{{"name", "x-canary"}, {"match", {{"exact", "yes"}}}}}}};
+  json model = {
+      appmesh::Mesh(),
+      Node("unary", up->port("unary"), "127.0.0.1", "grpc"),
+      Node("canary", up->port("canary"), "127.0.0.1", "grpc"),
+      Node("rest", up->port("rest"), "127.0.0.1", "grpc"),
+      Router("r", 9000, "grpc"),
+      Route("r", "by-method",
+            {{"priority", 1},
+             {"grpcRoute",
+              {{"match", method}, {"action", Targets({{"unary", 1}})}}}}),
+      Route("r", "by-metadata",
+            {{"priority", 2},
+             {"grpcRoute",
+              {{"match", canary}, {"action", Targets({{"canary", 1}})}}}}),
+      Route("r", "service",
+            {{"priority", 3},
+             {"grpcRoute",
+              {{"match", {{"serviceName", "demo.Echo"}}},
+               {"action", Targets({{"rest", 1}})}}}}),
+      appmesh::ServiceByRouter("echo.m.local", "r"),
+      GrpcGateway("gw", gw_port_),
+      {{"meshName", "m"},
+       {"virtualGatewayName", "gw"},
+       {"gatewayRouteName", "echo"},
+       {"spec",
+        {{"grpcRoute",
+          {{"match", {{"serviceName", "demo.Echo"}}},
+           {"action",
+            {{"target",
+              {{"virtualService",
+                {{"virtualServiceName", "echo.m.local"}}}}}}}}}}}}};
+  ASSERT_TRUE(node_.Start(model));
+  std::string call = absl::StrCat("--target 127.0.0.1:", gw_port_, " ");
+  EXPECT_EQ(node_.GrpcCall(call + "--method Unary --data a"),
+            "msg unary:a\nstatus OK\n");
+  EXPECT_EQ(node_.GrpcCall(call + "--method ClientStream --data a "
+                                  "--metadata x-canary=yes"),
+            "msg canary:a\nstatus OK\n");
+  EXPECT_EQ(node_.GrpcCall(call + "--method ClientStream --data a "
+                                  "--metadata x-canary=no"),
+            "msg rest:a\nstatus OK\n");
+  // A method no route takes: UNIMPLEMENTED from the proxy, not a hang.
+  std::string none = node_.GrpcCall(
+      absl::StrCat("--target 127.0.0.1:", gw_port_, " --method Unary"));
+  EXPECT_TRUE(absl::StrContains(none, "status OK")) << none;
+}
+
+// grpcRetryEvents: UNAVAILABLE in a trailers-only response is retried on
+// the same request (the server counts attempts per x-request-id), and a
+// status the policy does not name is not.
+TEST_F(ProxyH2Test, GrpcRetryEventsRetryTrailersOnlyFailures) {
+  Upstreams* up = node_.AddGrpcUpstreams({{"g"}});
+  json retry = {{"maxRetries", 3},
+                {"perRetryTimeout", {{"unit", "s"}, {"value", 5}}},
+                {"grpcRetryEvents", {"unavailable", "resource-exhausted"}}};
+  json model = {appmesh::Mesh(), Node("g", up->port("g"), "127.0.0.1", "grpc"),
+                Router("r", 9000, "grpc"),
+                Route("r", "retrying",
+                      {{"grpcRoute",
+                        {{"match", {{"serviceName", "demo.Echo"}}},
+                         {"retryPolicy", retry},
+                         {"action", Targets({{"g", 1}})}}}}),
+                appmesh::ServiceByRouter("echo.m.local", "r")};
+  ASSERT_TRUE(node_.Start(model));
+  std::string call = absl::StrCat("--target 127.0.0.1:", node_.outbound_port(),
+                                  " --authority echo.m.local:9000 ");
+  EXPECT_EQ(node_.GrpcCall(call + "--metadata x-fail-first=2 --data r"),
+            "msg g:r\nstatus OK\n");
+  EXPECT_EQ(node_.GrpcCall(call + "--metadata x-fail-first=2 "
+                                  "--metadata x-grpc-status=8 --data r"),
+            "msg g:r\nstatus OK\n");
+  // INTERNAL is not in the policy: one attempt, the client sees it.
+  EXPECT_EQ(node_.GrpcCall(call + "--metadata x-fail-first=1 "
+                                  "--metadata x-grpc-status=13"),
+            "status INTERNAL asked to fail with 13\n");
+  std::string stats = node_.GrpcCall(call + "--method Stats");
+  // Two calls of three attempts and one of one.
+  EXPECT_TRUE(absl::StrContains(stats, "\"calls\": 7")) << stats;
+  std::string metrics = node_.Metrics();
+  EXPECT_TRUE(absl::StrContains(metrics, "nodemesh_retries_total 4\n"))
+      << metrics;
+}
+
+// grpc-timeout is the call's deadline at the proxy too: when it passes, the
+// proxy answers DEADLINE_EXCEEDED (shorter than the route's 15 s default).
+// The endpoint is upstream_server.py, which ignores grpc-timeout (a gRPC
+// server would enforce the same deadline itself, and race the proxy).
+TEST_F(ProxyH2Test, GrpcTimeoutHeaderBoundsTheCall) {
+  Upstreams* up = node_.AddUpstreams({{"g"}});
+  json model = {appmesh::Mesh(), Node("g", up->port("g")),
+                appmesh::ServiceByNode("slow.m.local", "g")};
+  ASSERT_TRUE(node_.Start(model));
+  // One gRPC message "hi": flag 0, length 2.
+  node_.Run("printf '\\000\\000\\000\\000\\002hi' > /tmp/" +
+            std::to_string(gw_port_) + ".msg");
+  std::string out = node_.Curl(absl::StrCat(
+      "--http2-prior-knowledge -s -i -H 'content-type: application/grpc' "
+      "-H 'te: trailers' -H 'grpc-timeout: 300m' -H 'x-delay-ms: 3000' "
+      "-H 'host: slow.m.local:",
+      up->port("g"), "' --data-binary @/tmp/", gw_port_,
+      ".msg -w 'took %{time_total}\n' http://127.0.0.1:", node_.outbound_port(),
+      "/demo.Echo/Unary"));
+  EXPECT_TRUE(absl::StrContains(out, "grpc-status: 4")) << out;
+  EXPECT_TRUE(absl::StrContains(out, "x-nodemesh-reason: request_timeout"))
+      << out;
+  double took = 99;
+  size_t at = out.find("took ");
+  if (at != std::string::npos) took = std::stod(out.substr(at + 5));
+  EXPECT_LT(took, 2.0) << out;
+  node_.Run("rm -f /tmp/" + std::to_string(gw_port_) + ".msg");
+}
+
 }  // namespace
 }  // namespace nodemesh::testing

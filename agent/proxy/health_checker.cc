@@ -7,11 +7,14 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "agent/http/h2_codec.h"
 #include "glog/logging.h"
 
 namespace nodemesh::proxy {
 
-struct HealthChecker::Probe {
+// One endpoint's checks. HTTP/2 and gRPC checks speak HTTP/2 through a
+// client codec of their own, one stream per check.
+struct HealthChecker::Probe final : http::H2Visitor {
   Probe(const net::SocketAddress& a, const model::HealthCheckPolicy& p)
       : address(a), state(p.healthy_threshold, p.unhealthy_threshold) {}
   net::SocketAddress address;
@@ -21,11 +24,38 @@ struct HealthChecker::Probe {
   std::string response;
   net::EventLoop::TimerId timeout = net::EventLoop::kInvalidTimer;
   net::EventLoop::TimerId next = net::EventLoop::kInvalidTimer;
+
+  // HTTP/2 (http2 and grpc).
+  std::unique_ptr<http::H2Codec> codec;
+  http::H2OutBody request_body;
+  int status = 0;
+  std::string grpc_status;  // from the response head or trailers
+  bool done = false;        // the stream ended (or was reset)
+
+  void OnHeaders(int32_t, const http::H2HeaderBlock& block,
+                 bool end_stream) override {
+    if (block.status != 0) status = block.status;
+    if (auto g = block.headers.Get("grpc-status")) grpc_status.assign(*g);
+    if (end_stream) done = true;
+  }
+  void OnData(int32_t stream_id, std::string_view data) override {
+    if (response.size() < 1024) response.append(data);
+    codec->Consume(stream_id, data.size());
+  }
+  void OnEndStream(int32_t) override { done = true; }
+  void OnStreamClose(int32_t, uint32_t) override { done = true; }
+  http::H2OutBody* BodyOf(int32_t) override { return &request_body; }
 };
 
 namespace {
 
 bool IsHttp(model::PortProtocol p) { return p != model::PortProtocol::kTcp; }
+bool IsHttp2(model::PortProtocol p) {
+  return p == model::PortProtocol::kHttp2 || p == model::PortProtocol::kGrpc;
+}
+
+// grpc.health.v1.HealthCheckResponse{status: SERVING}: field 1, varint 1.
+constexpr std::string_view kServing("\x08\x01", 2);
 
 }  // namespace
 
@@ -83,6 +113,10 @@ void HealthChecker::Start(Probe* p) {
   p->next = net::EventLoop::kInvalidTimer;
   p->connected = false;
   p->response.clear();
+  p->codec.reset();
+  p->status = 0;
+  p->grpc_status.clear();
+  p->done = false;
   auto fd = net::ConnectTcp(p->address, mark_);
   if (!fd.ok()) {
     VLOG(1) << "health check of " << p->address.ToString() << ": "
@@ -117,6 +151,10 @@ void HealthChecker::OnEvent(Probe* p, uint32_t events) {
       return;
     }
     p->connected = true;
+    if (IsHttp2(policy_.protocol)) {
+      StartHttp2(p);
+      return;
+    }
     std::string req = absl::StrCat(request_, p->address.ToString(), "\r\n\r\n");
     // A few hundred bytes into an empty socket buffer: one write.
     if (::write(p->fd.get(), req.data(), req.size()) !=
@@ -125,6 +163,10 @@ void HealthChecker::OnEvent(Probe* p, uint32_t events) {
       return;
     }
     (void)loop_->Modify(p->fd.get(), EPOLLIN);
+    return;
+  }
+  if (p->codec != nullptr) {
+    ReadHttp2(p);
     return;
   }
   char buf[512];
@@ -149,6 +191,75 @@ void HealthChecker::OnEvent(Probe* p, uint32_t events) {
   const std::string_view line(p->response.data(), eol);
   bool ok = line.size() >= 12 && line.substr(0, 5) == "HTTP/" &&
             line.substr(8, 4) == " 200";
+  Finish(p, ok);
+}
+
+// http2: GET path, pass on 200. grpc: grpc.health.v1.Health/Check for the
+// whole server (service ""), pass on grpc-status 0 with SERVING, as Envoy's
+// gRPC health checker does.
+void HealthChecker::StartHttp2(Probe* p) {
+  p->codec = std::make_unique<http::H2Codec>(http::H2Codec::Role::kClient, p);
+  const bool grpc = policy_.protocol == model::PortProtocol::kGrpc;
+  std::string authority = p->address.ToString();
+  std::string path =
+      grpc ? "/grpc.health.v1.Health/Check"
+           : (policy_.path && !policy_.path->empty() ? *policy_.path : "/");
+  std::vector<http::HeaderField> fields = {
+      {":method", grpc ? "POST" : "GET"},
+      {":scheme", "http"},
+      {":authority", authority},
+      {":path", path},
+      {"user-agent", "nodemesh-health-check"}};
+  p->request_body.Clear();
+  if (grpc) {
+    fields.push_back({"content-type", "application/grpc"});
+    fields.push_back({"te", "trailers"});
+    // One empty HealthCheckRequest: uncompressed, length 0.
+    p->request_body.data.assign(5, '\0');
+    p->request_body.end = true;
+  }
+  if (p->codec->SubmitRequest(fields, grpc ? &p->request_body : nullptr) <= 0) {
+    Finish(p, false);
+    return;
+  }
+  if (!WriteHttp2(p)) return;
+  (void)loop_->Modify(p->fd.get(), EPOLLIN);
+}
+
+bool HealthChecker::WriteHttp2(Probe* p) {
+  std::string out;
+  if (!p->codec->Produce(&out, 64 * 1024) ||
+      (!out.empty() && ::write(p->fd.get(), out.data(), out.size()) !=
+                           static_cast<ssize_t>(out.size()))) {
+    Finish(p, false);
+    return false;
+  }
+  return true;
+}
+
+void HealthChecker::ReadHttp2(Probe* p) {
+  char buf[4096];
+  for (;;) {
+    ssize_t n = ::read(p->fd.get(), buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+    if (n <= 0 ||
+        !p->codec->Feed(std::string_view(buf, static_cast<size_t>(n)))) {
+      Finish(p, false);
+      return;
+    }
+    if (p->done) break;
+  }
+  if (!p->done) {
+    WriteHttp2(p);  // SETTINGS acknowledgements, window updates
+    return;
+  }
+  bool ok = p->status == 200;
+  if (policy_.protocol == model::PortProtocol::kGrpc) {
+    // The message after its 5-byte prefix.
+    ok = ok && p->grpc_status == "0" && p->response.size() >= 7 &&
+         std::string_view(p->response).substr(5, 2) == kServing;
+  }
   Finish(p, ok);
 }
 

@@ -17,10 +17,11 @@ namespace nodemesh::proxy {
 // Active health checks of one cluster's endpoints, per the listener's
 // healthCheck, on the main loop with non-blocking sockets carrying the
 // agent's SO_MARK (the datapath leaves them alone). Every interval each
-// endpoint gets one check: tcp passes when the connect does; http, http2
-// and grpc send an HTTP/1.1 GET of `path` ("/" when none) and pass on a
-// 200 only (Envoy's default expected status). A check that has no answer
-// within the timeout fails.
+// endpoint gets one check: tcp passes when the connect does; http sends an
+// HTTP/1.1 GET of `path` ("/" when none) and http2 the same over HTTP/2
+// (prior knowledge), passing on a 200 only (Envoy's default expected
+// status); grpc calls grpc.health.v1.Health/Check and passes on SERVING. A
+// check that has no answer within the timeout fails.
 class HealthChecker {
  public:
   HealthChecker(net::EventLoop* loop, const model::HealthCheckPolicy& policy,
@@ -43,6 +44,9 @@ class HealthChecker {
   void Start(Probe* p);
   void OnEvent(Probe* p, uint32_t events);
   void Finish(Probe* p, bool success);
+  void StartHttp2(Probe* p);
+  bool WriteHttp2(Probe* p);
+  void ReadHttp2(Probe* p);
   void Close(Probe* p);
 
   net::EventLoop* loop_;

@@ -13,6 +13,8 @@ prints "ready N PORT" per server (--port 0 picks one). Service demo.Echo:
   ClientStream   answers NAME + ":" + the request messages joined by ","
   Bidi           answers each message with NAME + ":" + message
   Stats          JSON {name, calls, attempts: {x-request-id: n}}
+  SetHealth      b"0": grpc.health.v1.Health/Check answers NOT_SERVING,
+                 anything else SERVING (the default)
 metadata on any call:
   x-grpc-status: N       fail with status code N (after the request is read)
   x-fail-first: K        the first K attempts with the same x-request-id
@@ -47,6 +49,7 @@ class Peer:
         self.lock = threading.Lock()
         self.calls = 0
         self.attempts = {}
+        self.serving = True
 
     def _begin(self, ctx):
         md = dict(ctx.invocation_metadata())
@@ -98,6 +101,15 @@ class Peer:
         for m in it:
             yield self.name + b":" + m
 
+    def set_health(self, req, ctx):
+        self.serving = req != b"0"
+        return b"ok"
+
+    def health_check(self, req, ctx):
+        # grpc.health.v1.HealthCheckResponse: field 1 (status), SERVING=1,
+        # NOT_SERVING=2; encoded by hand (no generated code).
+        return b"\x08\x01" if self.serving else b"\x08\x02"
+
     def stats(self, req, ctx):
         with self.lock:
             return json.dumps({"name": self.name.decode(), "calls": self.calls,
@@ -116,9 +128,13 @@ def serve(args):
                 grpc.stream_unary_rpc_method_handler(peer.client_stream),
             "Bidi": grpc.stream_stream_rpc_method_handler(peer.bidi),
             "Stats": grpc.unary_unary_rpc_method_handler(peer.stats),
+            "SetHealth": grpc.unary_unary_rpc_method_handler(peer.set_health),
+        })
+        health = grpc.method_handlers_generic_handler("grpc.health.v1.Health", {
+            "Check": grpc.unary_unary_rpc_method_handler(peer.health_check),
         })
         server = grpc.server(futures.ThreadPoolExecutor(max_workers=16))
-        server.add_generic_rpc_handlers((handler,))
+        server.add_generic_rpc_handlers((handler, health))
         bound = server.add_insecure_port("%s:%d" % (args.host, port))
         server.start()
         servers.append(server)
@@ -138,7 +154,7 @@ def call(args):
     failed = 0
     for _ in range(args.repeat):
         try:
-            if args.method in ("Unary", "Stats"):
+            if args.method in ("Unary", "Stats", "SetHealth"):
                 r = channel.unary_unary(path)(data[0], timeout=args.timeout,
                                               metadata=md)
                 print("msg", r.decode())

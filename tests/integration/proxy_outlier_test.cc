@@ -161,5 +161,50 @@ TEST_F(ProxyOutlierTest, HealthChecksTakeADeadEndpointOutAndBackIn) {
   EXPECT_GT(Requests("127.0.0.2"), 0);
 }
 
+// gRPC health checks (grpc.health.v1.Health/Check over HTTP/2): an endpoint
+// whose server says NOT_SERVING leaves rotation and comes back when it
+// serves again; the calls meanwhile all reach the other one.
+TEST_F(ProxyOutlierTest, GrpcHealthChecksFollowTheServingStatus) {
+  node_.AddGrpcUpstreams({{"one", port_, "127.0.0.1"}});
+  node_.AddGrpcUpstreams({{"two", port_, "127.0.0.2"}});
+  node_.SetHosts("127.0.0.1 app.test\n127.0.0.2 app.test");
+  json check = {{"healthCheck",
+                 {{"protocol", "grpc"},
+                  {"intervalMillis", 5000},
+                  {"timeoutMillis", 2000},
+                  {"healthyThreshold", 2},
+                  {"unhealthyThreshold", 2}}}};
+  json model = {appmesh::Mesh(),
+                Node("app", port_, "app.test", "grpc", check, "ENDPOINTS"),
+                appmesh::ServiceByNode("app.m.local", "app")};
+  ASSERT_TRUE(node_.Start(model));
+  ASSERT_TRUE(WaitFor([&] { return Health().size() == 2; }, 5000));
+  auto direct = [&](const std::string& host, const std::string& args) {
+    return node_.GrpcCall(
+        absl::StrCat("--target ", host, ":", port_, " ", args));
+  };
+  EXPECT_EQ(direct("127.0.0.2", "--method SetHealth --data 0"),
+            "msg ok\nstatus OK\n");
+  ASSERT_TRUE(
+      WaitFor([&] { return HealthOf("127.0.0.2") == "unhealthy"; }, 16000));
+  EXPECT_EQ(HealthOf("127.0.0.1"), "healthy");
+  std::string calls = node_.GrpcCall(
+      absl::StrCat("--target 127.0.0.1:", node_.outbound_port(),
+                   " --authority app.m.local:", port_, " --repeat 10"));
+  std::string want;
+  for (int i = 0; i < 10; ++i) want += "msg one:hello\nstatus OK\n";
+  EXPECT_EQ(calls, want);
+  EXPECT_EQ(direct("127.0.0.2", "--method SetHealth --data 1"),
+            "msg ok\nstatus OK\n");
+  ASSERT_TRUE(
+      WaitFor([&] { return HealthOf("127.0.0.2") == "healthy"; }, 16000));
+  std::string metrics = node_.Metrics();
+  EXPECT_TRUE(absl::StrContains(
+      metrics, absl::StrCat("nodemesh_health_checks_total{mesh=\"m\","
+                            "virtual_node=\"app\",port=\"",
+                            port_, "\",result=\"failure\"}")))
+      << metrics;
+}
+
 }  // namespace
 }  // namespace nodemesh::testing

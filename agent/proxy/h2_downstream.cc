@@ -6,7 +6,9 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 
+#include "absl/strings/escaping.h"
 #include "agent/http/h2_translate.h"
 #include "agent/http/http1_writer.h"
 
@@ -40,6 +42,7 @@ class Http2DownstreamConnection::Stream final : public SessionTransport,
     request_ended_ = false;
     response_submitted_ = false;
     response_complete_ = false;
+    tunnel_ = false;
     wants_input_ = true;
     unconsumed_ = 0;
   }
@@ -47,7 +50,11 @@ class Http2DownstreamConnection::Stream final : public SessionTransport,
   // SessionTransport.
   void OnSessionOutput(std::string_view bytes) override {
     if (id_ == 0 || response_complete_) return;
-    response_.Feed(bytes);
+    size_t used = response_.Feed(bytes);
+    if (tunnel_ && used < bytes.size()) {
+      body_.data.append(bytes.substr(used));
+      conn_->codec_.ResumeData(id_, &body_);
+    }
     if (response_.has_error()) {
       conn_->codec_.ResetStream(id_, NGHTTP2_INTERNAL_ERROR);
       response_complete_ = true;
@@ -66,7 +73,12 @@ class Http2DownstreamConnection::Stream final : public SessionTransport,
   void OnSessionClosed() override {
     session_ = nullptr;
     if (conn_->closed() || id_ == 0) return;
-    if (!response_complete_) {
+    if (tunnel_ && response_submitted_ && !response_complete_) {
+      // A tunnel's end is the stream's end, not an error.
+      response_complete_ = true;
+      body_.end = true;
+      conn_->codec_.ResumeData(id_, &body_);
+    } else if (!response_complete_) {
       // Cut short (an upstream reset mid-response, a timeout after the
       // head): the client must not take it for complete.
       conn_->codec_.ResetStream(id_, NGHTTP2_INTERNAL_ERROR);
@@ -79,11 +91,15 @@ class Http2DownstreamConnection::Stream final : public SessionTransport,
 
   // Http1Visitor: the session's response.
   void OnHeaders(const http::MessageHead& head) override {
-    if (head.status_code < 200) return;  // interim: HTTP/2 clients need none
+    // Interim responses: HTTP/2 clients need none. 101 accepts a websocket
+    // (extended CONNECT): 200 and the tunnel's bytes as DATA.
+    if (head.status_code < 200 && head.status_code != 101) return;
+    tunnel_ = head.status_code == 101;
     http::H2ResponseFields(head, status_, &fields_);
-    const bool no_body = head.framing == http::BodyFraming::kNone ||
-                         (head.framing == http::BodyFraming::kContentLength &&
-                          head.content_length == 0);
+    const bool no_body =
+        !tunnel_ && (head.framing == http::BodyFraming::kNone ||
+                     (head.framing == http::BodyFraming::kContentLength &&
+                      head.content_length == 0));
     if (!conn_->codec_.SubmitResponse(id_, fields_,
                                       no_body ? nullptr : &body_)) {
       conn_->codec_.ResetStream(id_, NGHTTP2_INTERNAL_ERROR);
@@ -110,7 +126,7 @@ class Http2DownstreamConnection::Stream final : public SessionTransport,
   }
   void OnMessageComplete() override {
     response_.Pause();  // one response per stream
-    if (!response_submitted_ || response_complete_) return;
+    if (tunnel_ || !response_submitted_ || response_complete_) return;
     response_complete_ = true;
     body_.end = true;
     conn_->codec_.ResumeData(id_, &body_);
@@ -128,6 +144,7 @@ class Http2DownstreamConnection::Stream final : public SessionTransport,
   bool request_ended_ = false;
   bool response_submitted_ = false;
   bool response_complete_ = false;
+  bool tunnel_ = false;  // a websocket: raw bytes both ways
   bool wants_input_ = true;
   size_t unconsumed_ = 0;  // request bytes given while the session was full
 };
@@ -340,13 +357,24 @@ void Http2DownstreamConnection::OnHeaders(int32_t stream_id,
   }
   s = Acquire(stream_id);
   s->scratch_.clear();
-  if (!http::AppendH1Request(block, end_stream, {}, &s->scratch_,
+  // A websocket's HTTP/1.1 handshake needs a key; HTTP/2 has none (the
+  // upstream's accept value is dropped on the way back, unchecked).
+  char key_bytes[16];
+  for (int i = 0; i < 2; ++i) {
+    uint64_t r = NextRandom(worker_->rng());
+    std::memcpy(key_bytes + 8 * i, &r, 8);
+  }
+  std::string key = absl::Base64Escape(absl::string_view(key_bytes, 16));
+  if (!http::AppendH1Request(block, end_stream, key, &s->scratch_,
                              &s->request_chunked_)) {
     ++worker_->stats().downstream_h2_protocol_errors;
     codec_.ResetStream(stream_id, NGHTTP2_PROTOCOL_ERROR);
     return;
   }
-  s->response_.ExpectResponseTo(block.method);
+  s->response_.ExpectResponseTo(block.method == "CONNECT" &&
+                                        !block.protocol.empty()
+                                    ? std::string_view("GET")
+                                    : block.method);
   s->request_ended_ = end_stream;
   s->session_->Deliver(s->scratch_);
 }
@@ -376,6 +404,10 @@ void Http2DownstreamConnection::OnEndStream(int32_t stream_id) {
   Stream* s = StreamOf(stream_id);
   if (s == nullptr || s->request_ended_) return;
   s->request_ended_ = true;
+  if (s->tunnel_ && s->session_ != nullptr) {
+    s->session_->Abort();  // the client closed its side of the websocket
+    return;
+  }
   if (s->session_ != nullptr && s->request_chunked_) {
     s->scratch_.clear();
     http::AppendLastChunk({}, &s->scratch_);

@@ -180,6 +180,11 @@ void HttpSession::OnReadable() {
 void HttpSession::Deliver(std::string_view bytes) {
   if (closed_) return;
   last_activity_ = worker_->Now();
+  if (stream_tunnel_) {
+    if (upstream_ != nullptr) upstream_->Send(bytes);
+    UpdateInterest();
+    return;
+  }
   if (in_off_ == in_.size()) {
     in_.clear();
     in_off_ = 0;
@@ -723,6 +728,10 @@ void HttpSession::Retry() {
 
 void HttpSession::OnUpstreamFailure(UpstreamFailure failure) {
   upstream_ = nullptr;
+  if (stream_tunnel_) {
+    Close();  // the endpoint ended the tunnel: so does the stream
+    return;
+  }
   if (state_ != State::kForwarding) return;
   // Connect failures, resets and bad responses count as server errors
   // (Envoy's gateway errors).
@@ -988,10 +997,6 @@ void HttpSession::FinishExchange() {
 }
 
 void HttpSession::StartTunnel() {
-  if (transport_ != nullptr) {
-    Close();  // tunnels over HTTP/2 streams: not yet
-    return;
-  }
   UpstreamConnection* connection = upstream_->connection();
   if (connection == nullptr) {
     Close();
@@ -999,6 +1004,18 @@ void HttpSession::StartTunnel() {
   }
   ++worker_->stats().tunnels_total;
   Record(status_);
+  if (transport_ != nullptr) {
+    // The stream stays the client's side of the tunnel: bytes it sent
+    // after the request head go first, then both ways unparsed.
+    stream_tunnel_ = true;
+    if (in_off_ < in_.size()) {
+      upstream_->Send(std::string_view(in_).substr(in_off_));
+      in_.clear();
+      in_off_ = 0;
+    }
+    connection->StartRaw();
+    return;
+  }
   std::string from_upstream, to_upstream;
   net::UniqueFd up = connection->TakeForTunnel(&from_upstream, &to_upstream);
   upstream_ = nullptr;

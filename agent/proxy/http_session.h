@@ -173,6 +173,9 @@ class HttpSession final : public WorkerObject,
   bool request_upgrade_ = false;
   bool request_connect_ = false;
   bool request_grpc_ = false;  // content-type application/grpc*
+  // Transport mode after 101 (websocket over HTTP/2, RFC 8441): the
+  // stream's bytes and the upstream's pass through unparsed.
+  bool stream_tunnel_ = false;
   int request_minor_ = 1;
   // The route's timeouts, tightened by the target listener's.
   Millis per_request_timeout_{0};

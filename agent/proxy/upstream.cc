@@ -156,6 +156,10 @@ void UpstreamConnection::HandleRead() {
     Close();
     return;
   }
+  if (n == 0 && raw_) {
+    Fail(UpstreamFailure::kReset);  // the tunnel's end
+    return;
+  }
   if (n == 0) {
     in_read_ = true;
     parser_.FeedEof();  // completes a response delimited by the close
@@ -176,13 +180,31 @@ void UpstreamConnection::HandleRead() {
   FeedResponse(std::string_view(read_scratch, static_cast<size_t>(n)));
 }
 
+void UpstreamConnection::StartRaw() {
+  raw_ = true;
+  if (in_read_ || read_ahead_.empty() || cb_ == nullptr) return;
+  std::string held;
+  held.swap(read_ahead_);
+  cb_->OnResponseBody(held);
+}
+
 void UpstreamConnection::FeedResponse(std::string_view data) {
+  if (raw_) {
+    if (cb_ != nullptr) cb_->OnResponseBody(data);
+    return;
+  }
   in_read_ = true;
   size_t used = parser_.Feed(data);
   in_read_ = false;
   if (closed_) return;
   if (parser_.has_error()) {
     Fail(UpstreamFailure::kBadResponse);
+    return;
+  }
+  if (raw_) {
+    // The head ended inside this read; the rest is the tunnel's.
+    if (used < data.size() && cb_ != nullptr)
+      cb_->OnResponseBody(data.substr(used));
     return;
   }
   if (used < data.size()) read_ahead_.append(data.substr(used));

@@ -80,6 +80,10 @@ class UpstreamConnection final : public WorkerObject,
   void Detach(bool reuse) override;
   size_t pending_output() const override { return out_.size() - out_off_; }
   UpstreamConnection* connection() override { return this; }
+  // After 101 / 2xx to CONNECT, for a tunnel that stays with the exchange
+  // (an HTTP/2 stream's): every byte read, those past the response head
+  // first, goes to OnResponseBody unparsed; EOF is a failure (kReset).
+  void StartRaw();
   // Hands the socket over to a tunnel after 101 / 2xx to CONNECT, with the
   // bytes read past the response head and those not yet written.
   net::UniqueFd TakeForTunnel(std::string* read_ahead, std::string* unsent);
@@ -127,6 +131,7 @@ class UpstreamConnection final : public WorkerObject,
   bool detach_requested_ = false;  // Detach(true) from inside a callback
   bool response_done_ = false;
   bool in_pool_ = false;
+  bool raw_ = false;  // StartRaw: a tunnel's bytes, not HTTP
   uint32_t interest_ = 0;
   std::string out_;
   size_t out_off_ = 0;

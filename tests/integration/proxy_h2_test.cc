@@ -2,15 +2,18 @@
 // h2load as HTTP/2 clients, Debian's python3-grpcio as gRPC client and
 // server, upstream_server.py as an HTTP/1.1 endpoint.
 
-#include <unistd.h>
+#include <poll.h>
+#include <sys/socket.h>
 
-#include <iostream>
+#include <chrono>
 #include <string>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "agent/http/h2_codec.h"
 #include "gtest/gtest.h"
+#include "tests/integration/echo_server.h"
 #include "tests/integration/proxy_fixture.h"
 
 namespace nodemesh::testing {
@@ -22,6 +25,62 @@ using appmesh::Route;
 using appmesh::Router;
 using appmesh::Targets;
 using nlohmann::json;
+
+// A small HTTP/2 client over a blocking socket, on the agent's own codec
+// (for what neither curl nor grpcio sends: extended CONNECT).
+class H2TestClient : public http::H2Visitor {
+ public:
+  explicit H2TestClient(net::UniqueFd fd)
+      : fd_(std::move(fd)), codec_(http::H2Codec::Role::kClient, this) {}
+
+  // Sends what the codec has and reads until `done()` or `ms` passed.
+  template <typename F>
+  bool PumpUntil(F done, int ms) {
+    auto deadline =
+        std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+    char buf[65536];
+    while (true) {
+      std::string out;
+      if (!codec_.Produce(&out, 1 << 20)) return false;
+      if (!out.empty() && !WriteAll(fd_.get(), out.data(), out.size()))
+        return false;
+      if (done()) return true;
+      if (std::chrono::steady_clock::now() > deadline) return false;
+      pollfd p{fd_.get(), POLLIN, 0};
+      if (::poll(&p, 1, 20) != 1) continue;
+      ssize_t n = ::recv(fd_.get(), buf, sizeof(buf), 0);
+      if (n <= 0) return done();
+      if (!codec_.Feed(std::string_view(buf, static_cast<size_t>(n))))
+        return false;
+    }
+  }
+
+  void OnHeaders(int32_t, const http::H2HeaderBlock& block, bool) override {
+    if (block.status != 0) status = block.status;
+    for (const http::HeaderField& f : block.headers)
+      headers.append(f.name).append(": ").append(f.value).append("\n");
+  }
+  void OnData(int32_t id, std::string_view d) override {
+    data.append(d);
+    codec_.Consume(id, d.size());
+  }
+  void OnEndStream(int32_t) override { ended = true; }
+  void OnStreamClose(int32_t, uint32_t code) override {
+    closed = true;
+    close_code = code;
+  }
+  http::H2OutBody* BodyOf(int32_t) override { return &body; }
+
+  net::UniqueFd fd_;
+  http::H2Codec codec_;
+  http::H2OutBody body;
+  int status = 0;
+  std::string headers;
+  std::string data;
+  bool ended = false;
+  bool closed = false;
+  uint32_t close_code = 0;
+};
 
 class ProxyH2Test : public ::testing::Test {
  protected:
@@ -222,6 +281,65 @@ TEST_F(ProxyH2Test, GrpcTimeoutHeaderBoundsTheCall) {
   if (at != std::string::npos) took = std::stod(out.substr(at + 5));
   EXPECT_LT(took, 2.0) << out;
   node_.Run("rm -f /tmp/" + std::to_string(gw_port_) + ".msg");
+}
+
+// A websocket over HTTP/2 (RFC 8441 extended CONNECT) to an HTTP/1.1
+// websocket endpoint: the proxy sends the Upgrade handshake, answers 200 for
+// the 101, and then carries a megabyte each way, in order, both ends closing
+// cleanly.
+TEST_F(ProxyH2Test, WebSocketOverHttp2ReachesAnHttp1Endpoint) {
+  uint16_t port = PickPort();
+  EchoServer echo(node_.netns(), port,
+                  "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n"
+                  "Upgrade: websocket\r\nSec-WebSocket-Accept: x\r\n\r\n");
+  json model = {appmesh::Mesh(), Node("ws", port),
+                appmesh::ServiceByNode("svc.m.local", "ws"),
+                appmesh::Gateway("gw", gw_port_),
+                GatewayRoute("gw", "all", "/", "svc.m.local")};
+  ASSERT_TRUE(node_.Start(model));
+  net::UniqueFd fd;
+  {
+    NetnsScope::Enter in(node_.netns());
+    fd = Connect(absl::StrCat("127.0.0.1:", gw_port_));
+  }
+  ASSERT_TRUE(fd.valid());
+  H2TestClient c(std::move(fd));
+  // The server's SETTINGS first: extended CONNECT needs its consent.
+  ASSERT_TRUE(c.PumpUntil(
+      [&] { return c.codec_.PeerMaxConcurrentStreams() != 100; }, 5000));
+  c.body.data = "early";
+  std::vector<http::HeaderField> fields = {
+      {":method", "CONNECT"},        {":protocol", "websocket"},
+      {":scheme", "http"},           {":path", "/chat"},
+      {":authority", "svc.m.local"}, {"sec-websocket-version", "13"}};
+  int32_t id = c.codec_.SubmitRequest(fields, &c.body);
+  ASSERT_GT(id, 0);
+  ASSERT_TRUE(c.PumpUntil([&] { return c.status != 0; }, 5000))
+      << c.closed << " " << c.close_code << " accepted " << echo.accepted()
+      << " head: " << echo.head();
+  EXPECT_EQ(c.status, 200) << c.headers;
+  EXPECT_FALSE(absl::StrContains(c.headers, "sec-websocket-accept"));
+  std::string pattern = Pattern(1 << 20);
+  c.body.data.append(pattern);
+  c.codec_.ResumeData(id, &c.body);
+  ASSERT_TRUE(
+      c.PumpUntil([&] { return c.data.size() >= 5 + pattern.size(); }, 20000))
+      << c.data.size();
+  EXPECT_TRUE(c.data == "early" + pattern);
+  // The client ends its side; the endpoint's close ends the stream.
+  c.body.end = true;
+  c.codec_.ResumeData(id, &c.body);
+  ASSERT_TRUE(c.PumpUntil([&] { return c.closed; }, 5000));
+  EXPECT_TRUE(c.ended);
+  EXPECT_EQ(c.close_code, 0u);
+  EXPECT_TRUE(absl::StrContains(echo.head(), "upgrade: websocket"))
+      << echo.head();
+  EXPECT_TRUE(absl::StrContains(echo.head(), "sec-websocket-key: "))
+      << echo.head();
+  EXPECT_TRUE(absl::StartsWith(echo.head(), "GET /chat HTTP/1.1"))
+      << echo.head();
+  json stats = node_.AdminJson("/stats");
+  EXPECT_EQ(stats["proxy"]["tunnels_total"], 1);
 }
 
 }  // namespace

@@ -251,6 +251,18 @@ bool H2Codec::Finished() const {
                                  nghttp2_session_want_write(session_) == 0);
 }
 
+bool H2Codec::UpgradeFromHttp1(std::string_view settings_payload,
+                               bool head_request) {
+  if (session_ == nullptr) return false;
+  if (nghttp2_session_upgrade2(
+          session_, reinterpret_cast<const uint8_t*>(settings_payload.data()),
+          settings_payload.size(), head_request ? 1 : 0, nullptr) != 0) {
+    return false;
+  }
+  ++open_streams_;
+  return true;
+}
+
 int32_t H2Codec::SubmitRequest(std::span<const HeaderField> fields,
                                H2OutBody* body) {
   if (session_ == nullptr) return -1;

@@ -106,6 +106,10 @@ class H2Codec {
   // Neither side has anything more to say (after GOAWAY, all streams done).
   bool Finished() const;
 
+  // Server, after answering an HTTP/1.1 "Upgrade: h2c" with 101: applies
+  // the client's HTTP2-Settings (decoded) and opens stream 1 for the
+  // request that asked, half-closed by the client. False when invalid.
+  bool UpgradeFromHttp1(std::string_view settings_payload, bool head_request);
   // Client: opens a stream with `fields` (pseudo-header fields first);
   // `body` null ends the stream with the headers. Returns the stream id,
   // negative on failure (e.g. after a GOAWAY).

@@ -159,6 +159,18 @@ Http2DownstreamConnection::Http2DownstreamConnection(Worker* worker,
       codec_(http::H2Codec::Role::kServer, this),
       in_(std::move(read_ahead)) {}
 
+Http2DownstreamConnection::Http2DownstreamConnection(Worker* worker,
+                                                     net::UniqueFd fd,
+                                                     ConnectionInfo info,
+                                                     Http1Upgrade upgrade)
+    : Http2DownstreamConnection(worker, std::move(fd), std::move(info),
+                                std::string()) {
+  upgrade_ = std::move(upgrade);
+  out_ =
+      "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n"
+      "Upgrade: h2c\r\n\r\n";
+}
+
 Http2DownstreamConnection::~Http2DownstreamConnection() = default;
 
 void Http2DownstreamConnection::Start() {
@@ -171,9 +183,24 @@ void Http2DownstreamConnection::Start() {
     Close();
     return;
   }
+  if (upgrade_) {
+    // RFC 7540 3.2: the request that asked is stream 1, its response the
+    // first on the new connection.
+    if (!codec_.UpgradeFromHttp1(upgrade_->settings,
+                                 upgrade_->method == "HEAD")) {
+      ++worker_->stats().downstream_h2_protocol_errors;
+      Close();
+      return;
+    }
+    Stream* s = Acquire(1);
+    s->response_.ExpectResponseTo(upgrade_->method);
+    s->request_ended_ = true;
+    s->session_->Deliver(upgrade_->request);
+    upgrade_.reset();
+  }
   std::string first;
   first.swap(in_);
-  if (!codec_.Feed(first)) {
+  if (!first.empty() && !codec_.Feed(first)) {
     ++worker_->stats().downstream_h2_protocol_errors;
     Flush();
     Close();

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,16 @@ class Http2DownstreamConnection final : public WorkerObject, http::H2Visitor {
   // `read_ahead`: bytes already read, starting with the preface.
   Http2DownstreamConnection(Worker* worker, net::UniqueFd fd,
                             ConnectionInfo info, std::string read_ahead);
+  // The HTTP/1.1 request that asked for "Upgrade: h2c": it becomes stream
+  // 1 (`request`: its head as HTTP/1.1, upgrade fields removed) after the
+  // 101 is sent.
+  struct Http1Upgrade {
+    std::string request;
+    std::string method;
+    std::string settings;  // HTTP2-Settings, decoded
+  };
+  Http2DownstreamConnection(Worker* worker, net::UniqueFd fd,
+                            ConnectionInfo info, Http1Upgrade upgrade);
   ~Http2DownstreamConnection() override;
 
   void Start();
@@ -60,6 +71,7 @@ class Http2DownstreamConnection final : public WorkerObject, http::H2Visitor {
   const ConnectionInfo info_;
   http::H2Codec codec_;
   std::string in_;  // the bytes the sniffing session read
+  std::optional<Http1Upgrade> upgrade_;
   std::string out_;
   size_t out_off_ = 0;
   uint32_t interest_ = 0;

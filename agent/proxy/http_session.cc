@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "absl/strings/escaping.h"
 #include "agent/http/http1_writer.h"
 #include "agent/http/trace_context.h"
 #include "agent/proxy/h2_downstream.h"
@@ -68,6 +69,13 @@ bool IsAuthorityForm(std::string_view target) {
     if (c < '0' || c > '9') return false;
   }
   return target.find_first_of("/?#@ ") == target.npos;
+}
+
+// The gRPC codes Envoy maps to 5xx (UNKNOWN, DEADLINE_EXCEEDED, INTERNAL,
+// UNAVAILABLE, DATA_LOSS): server errors for outlier detection.
+bool IsGrpcServerError(std::string_view code) {
+  return code == "2" || code == "4" || code == "13" || code == "14" ||
+         code == "15";
 }
 
 }  // namespace
@@ -204,6 +212,37 @@ size_t HttpSession::DownstreamBacklog() const {
   size_t n = out_.size() - out_off_;
   if (transport_ != nullptr) n += transport_->SessionBacklog();
   return n;
+}
+
+bool HttpSession::UpgradeToHttp2(const http::MessageHead& head) {
+  if (transport_ != nullptr || head.framing != http::BodyFraming::kNone ||
+      !http::EqualsIgnoreCase(head.headers.Get("upgrade").value_or(""),
+                              "h2c") ||
+      head.headers.Count("http2-settings") != 1) {
+    return false;
+  }
+  Http2DownstreamConnection::Http1Upgrade up;
+  std::string encoded(*head.headers.Get("http2-settings"));
+  if (!absl::WebSafeBase64Unescape(encoded, &up.settings)) return false;
+  up.method.assign(head.method);
+  fields_.clear();
+  const http::HopByHopFields hop_by_hop(head.headers);
+  for (const http::HeaderField& f : head.headers) {
+    if (!hop_by_hop.Contains(f.name) &&
+        !http::EqualsIgnoreCase(f.name, "http2-settings")) {
+      fields_.push_back(f);
+    }
+  }
+  http::AppendRequestHead(head.method, head.target, fields_, std::nullopt,
+                          &up.request);
+  // Bytes after this head: none (the client waits for the 101).
+  worker_->loop()->Remove(fd_.get());
+  auto* conn = worker_->Make<Http2DownstreamConnection>(worker_, std::move(fd_),
+                                                        info_, std::move(up));
+  closed_ = true;
+  worker_->Retire(this);
+  conn->Start();
+  return true;
 }
 
 void HttpSession::SwitchToHttp2() {
@@ -358,12 +397,15 @@ void HttpSession::ResetExchange() {
   response_trailers_done_ = false;
   upstream_keep_alive_ = true;
   response_upgrade_ = false;
+  outcome_pending_ = false;
   status_ = 0;
   last_failure_ = LocalReason::kConnectFailure;
   exchange_ = ExchangeCounters{};
 }
 
 void HttpSession::OnHeaders(const http::MessageHead& head) {
+  if (first_request_ && head.upgrade && UpgradeToHttp2(head)) return;
+  first_request_ = false;
   ResetExchange();
   ++worker_->stats().downstream_rq_total;
   start_ = worker_->Now();
@@ -374,7 +416,12 @@ void HttpSession::OnHeaders(const http::MessageHead& head) {
   request_keep_alive_ = head.keep_alive && !draining_;
   request_has_body_ = head.framing != http::BodyFraming::kNone;
   request_chunked_ = head.framing == http::BodyFraming::kChunked;
-  request_upgrade_ = head.upgrade || head.connect;
+  // An h2c upgrade not taken (a request with a body) is served as plain
+  // HTTP/1.1: the upgrade is between the client and this proxy only.
+  const bool h2c =
+      head.upgrade &&
+      http::EqualsIgnoreCase(head.headers.Get("upgrade").value_or(""), "h2c");
+  request_upgrade_ = (head.upgrade && !h2c) || head.connect;
   request_connect_ = head.connect;
   request_minor_ = head.version_minor;
   request_grpc_ = false;
@@ -568,7 +615,7 @@ void HttpSession::BuildUpstreamHead(const http::MessageHead& head,
   } else if (request_chunked_) {
     tx_.append("transfer-encoding: chunked\r\n");
   }
-  if (head.upgrade) {
+  if (request_upgrade_ && !head.connect) {
     tx_.append("connection: upgrade\r\nupgrade: ")
         .append(head.headers.Get("upgrade").value_or(""))
         .append("\r\n");
@@ -772,8 +819,18 @@ void HttpSession::OnResponseHead(const http::MessageHead& head) {
   if (status < 200 && status != 101) return;
   try_deadline_ = Clock::time_point::max();
   if (target_ != nullptr && !tried_.empty()) {
-    worker_->RecordOutcome(*snap_, target_->cluster, tried_.back(),
-                           status >= 500);
+    // gRPC fails with 200 and a grpc-status: in this head (trailers-only)
+    // or in the trailers, where the outcome is recorded then.
+    std::optional<std::string_view> grpc_status;
+    if (request_grpc_ && status == 200) {
+      grpc_status = head.headers.Get("grpc-status");
+      outcome_pending_ = !grpc_status.has_value();
+    }
+    if (!outcome_pending_) {
+      worker_->RecordOutcome(
+          *snap_, target_->cluster, tried_.back(),
+          status >= 500 || (grpc_status && IsGrpcServerError(*grpc_status)));
+    }
   }
   bool retry = route_->retry.RetriesStatus(status);
   if (!retry && status == 200 && request_grpc_) {
@@ -861,7 +918,17 @@ void HttpSession::OnResponseBody(std::string_view data) {
   }
 }
 
+void HttpSession::RecordPendingOutcome(std::optional<std::string_view> grpc) {
+  if (!outcome_pending_) return;
+  outcome_pending_ = false;
+  if (target_ != nullptr && !tried_.empty()) {
+    worker_->RecordOutcome(*snap_, target_->cluster, tried_.back(),
+                           grpc && IsGrpcServerError(*grpc));
+  }
+}
+
 void HttpSession::OnResponseTrailers(const http::HeaderList& trailers) {
+  RecordPendingOutcome(trailers.Get("grpc-status"));
   if (!response_started_ || !response_chunked_) return;
   log_.ResponseTrailers(*snap_->config, trailers);
   AppendLastChunkWithTrailers(trailers, &fields_, &out_);
@@ -870,6 +937,7 @@ void HttpSession::OnResponseTrailers(const http::HeaderList& trailers) {
 
 void HttpSession::OnResponseComplete() {
   if (!response_started_) return;
+  RecordPendingOutcome(std::nullopt);
   if (response_upgrade_) {
     StartTunnel();
     return;

@@ -85,6 +85,11 @@ class HttpSession final : public WorkerObject,
   // The client spoke HTTP/2 (the connection preface): hands the socket to
   // an Http2DownstreamConnection.
   void SwitchToHttp2();
+  // The first request asked for "Upgrade: h2c" (curl --http2 on http://):
+  // answers 101 and serves it and the rest of the connection as HTTP/2.
+  // False when the request does not qualify (it is then served as
+  // HTTP/1.1, the upgrade ignored, as RFC 9110 allows).
+  bool UpgradeToHttp2(const http::MessageHead& head);
   size_t DownstreamBacklog() const;
   void FlushDownstream();
   void UpdateInterest();
@@ -121,14 +126,18 @@ class HttpSession final : public WorkerObject,
   void ResetExchange();
   void TrimBuffers();
   void Record(int status);
+  // A gRPC response's outcome for outlier detection, once its grpc-status
+  // is known (trailers; none: the stream ended without one, a success).
+  void RecordPendingOutcome(std::optional<std::string_view> grpc_status);
   // Writes the exchange's access log line(s), once.
   void LogExchange(int status);
 
   Worker* const worker_;
   net::UniqueFd fd_;
   SessionTransport* transport_ = nullptr;  // set: HTTP/2 stream mode
-  bool sniffing_ = true;     // no byte parsed yet: may be the HTTP/2 preface
-  bool wants_input_ = true;  // transport mode: last told to the transport
+  bool sniffing_ = true;       // no byte parsed yet: may be the HTTP/2 preface
+  bool first_request_ = true;  // h2c upgrade: only on the first
+  bool wants_input_ = true;    // transport mode: last told to the transport
   const ConnectionInfo info_;
   std::string peer_ip_;
   http::Http1Parser parser_;
@@ -199,6 +208,7 @@ class HttpSession final : public WorkerObject,
   bool response_trailers_done_ = false;
   bool upstream_keep_alive_ = true;
   bool response_upgrade_ = false;
+  bool outcome_pending_ = false;  // gRPC: waiting for the trailers
   int status_ = 0;
 
   std::vector<http::HeaderField> fields_;  // scratch, capacity kept

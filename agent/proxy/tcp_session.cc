@@ -133,6 +133,7 @@ void TcpSession::Connect() {
     auto fd = worker_->ConnectUpstream(*ep);
     if (!fd.ok()) {
       ++worker_->stats().upstream_cx_connect_fail;
+      worker_->RecordOutcome(*snap_, target_->cluster, *ep, true);
       continue;
     }
     if (up_.registered) worker_->loop()->Remove(up_.fd.get());
@@ -159,10 +160,14 @@ void TcpSession::OnConnectEvent() {
   if (closed_) return;
   if (!net::SocketError(up_.fd.get()).ok()) {
     ++worker_->stats().upstream_cx_connect_fail;
+    // A refused connect is the endpoint's server error, for outlier
+    // detection as for HTTP (Envoy counts connect failures alike).
+    worker_->RecordOutcome(*snap_, target_->cluster, tried_.back(), true);
     Connect();
     return;
   }
   connecting_ = false;
+  worker_->RecordOutcome(*snap_, target_->cluster, tried_.back(), false);
   ++worker_->stats().upstream_cx_total;
   last_activity_ = worker_->Now();
   if (!Flush(&up_, &down_)) return;

@@ -111,6 +111,13 @@ TEST_F(ProxyH2Test, PriorKnowledgeClientToHttp1Endpoint) {
   std::string out =
       node_.Curl("--http2-prior-knowledge -s -i '" + Gw("/hello") + "'");
   EXPECT_TRUE(absl::StartsWith(out, "HTTP/2 200")) << out;
+  // curl --http2 on http:// asks for "Upgrade: h2c": the proxy switches,
+  // the first request is answered on stream 1, a POST's body too.
+  EXPECT_EQ(node_.Curl("--http2 -s -o /dev/null -w '%{http_code} "
+                       "%{http_version}' '" +
+                       Gw("/up") + "'"),
+            "200 2");
+  EXPECT_EQ(node_.Curl("--http2 -s -d abc '" + Gw("/echo") + "'"), "abc");
   // 200 requests on one connection, 10 at a time, with a body each way
   // (h2load: Debian's curl 7.88 cannot reuse a prior-knowledge connection).
   std::string out2 = node_.Run("h2load -n 200 -c 1 -m 10 -d /etc/services '" +
@@ -119,7 +126,7 @@ TEST_F(ProxyH2Test, PriorKnowledgeClientToHttp1Endpoint) {
   EXPECT_TRUE(absl::StrContains(out2, "200 2xx")) << out2;
   std::string metrics = node_.Metrics();
   EXPECT_TRUE(absl::StrContains(
-      metrics, "nodemesh_downstream_http2_connections_total 2\n"))
+      metrics, "nodemesh_downstream_http2_connections_total 3\n"))
       << metrics;
 }
 

@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 
 #include <chrono>
+#include <fstream>
 #include <string>
 
 #include "absl/strings/match.h"
@@ -62,7 +63,11 @@ class H2TestClient : public http::H2Visitor {
   }
   void OnData(int32_t id, std::string_view d) override {
     data.append(d);
-    codec_.Consume(id, d.size());
+    if (consume) {
+      codec_.Consume(id, d.size());
+    } else {
+      held += d.size();
+    }
   }
   void OnEndStream(int32_t) override { ended = true; }
   void OnStreamClose(int32_t, uint32_t code) override {
@@ -80,7 +85,19 @@ class H2TestClient : public http::H2Visitor {
   bool ended = false;
   bool closed = false;
   uint32_t close_code = 0;
+  bool consume = true;  // false: the window stays shut (a stalled reader)
+  size_t held = 0;      // bytes received but not consumed
 };
+
+// The agent's resident memory, bytes.
+size_t RssOf(pid_t pid) {
+  std::ifstream status(absl::StrCat("/proc/", pid, "/status"));
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stoul(line.substr(6)) * 1024;
+  }
+  return 0;
+}
 
 class ProxyH2Test : public ::testing::Test {
  protected:
@@ -347,6 +364,70 @@ TEST_F(ProxyH2Test, WebSocketOverHttp2ReachesAnHttp1Endpoint) {
       << echo.head();
   json stats = node_.AdminJson("/stats");
   EXPECT_EQ(stats["proxy"]["tunnels_total"], 1);
+}
+
+// Flow control end to end: an HTTP/2 client that stops reading a 64 MiB
+// response stops the endpoint too (the proxy holds a window's worth, not
+// the body); reading again, every byte arrives.
+TEST_F(ProxyH2Test, StalledHttp2ReaderStopsTheEndpoint) {
+  Upstreams* up = node_.AddUpstreams({{"big"}});
+  json model = {appmesh::Mesh(), Node("big", up->port("big")),
+                appmesh::ServiceByNode("svc.m.local", "big"),
+                appmesh::Gateway("gw", gw_port_),
+                GatewayRoute("gw", "all", "/", "svc.m.local")};
+  ASSERT_TRUE(node_.Start(model));
+  net::UniqueFd fd;
+  {
+    NetnsScope::Enter in(node_.netns());
+    fd = Connect(absl::StrCat("127.0.0.1:", gw_port_));
+  }
+  ASSERT_TRUE(fd.valid());
+  H2TestClient c(std::move(fd));
+  c.consume = false;
+  const size_t size = 64u << 20;
+  size_t rss_before = RssOf(node_.agent().pid());
+  std::vector<http::HeaderField> fields = {
+      {":method", "GET"},
+      {":scheme", "http"},
+      {":path", "/big"},
+      {":authority", "svc.m.local"},
+      {"x-response-bytes", std::to_string(size)}};
+  int32_t id = c.codec_.SubmitRequest(fields, nullptr);
+  ASSERT_GT(id, 0);
+  // Two seconds of not reading: the response stops at the client's window.
+  c.PumpUntil([] { return false; }, 2000);
+  EXPECT_EQ(c.status, 200);
+  EXPECT_LE(c.data.size(), size_t{512} << 10) << c.data.size();
+  size_t rss_stalled = RssOf(node_.agent().pid());
+  EXPECT_LT(rss_stalled, rss_before + (size_t{16} << 20))
+      << rss_before << " -> " << rss_stalled;
+  c.consume = true;
+  c.codec_.Consume(id, c.held);
+  ASSERT_TRUE(c.PumpUntil([&] { return c.ended; }, 30000)) << c.data.size();
+  EXPECT_EQ(c.data.size(), size);
+  EXPECT_EQ(c.data.find_first_not_of('a'), std::string::npos);
+}
+
+// An HTTP/1.1 client calling a grpc listener's endpoint: the proxy speaks
+// HTTP/2 upstream and returns the response chunked with its trailers.
+TEST_F(ProxyH2Test, Http1ClientReachesAnHttp2OnlyEndpoint) {
+  Upstreams* up = node_.AddGrpcUpstreams({{"g"}});
+  json model = {appmesh::Mesh(),
+                Node("g", up->port("g"), "127.0.0.1", "grpc"),
+                appmesh::ServiceByNode("g.m.local", "g")};
+  ASSERT_TRUE(node_.Start(model));
+  std::string msg = absl::StrCat("/tmp/h1grpc-", gw_port_, ".msg");
+  node_.Run("printf '\\000\\000\\000\\000\\002hi' > " + msg);
+  std::string out = node_.Curl(absl::StrCat(
+      "--http1.1 -s -i --raw -H 'content-type: application/grpc' "
+      "-H 'te: trailers' -H 'host: g.m.local:",
+      up->port("g"), "' --data-binary @", msg, " http://127.0.0.1:",
+      node_.outbound_port(), "/demo.Echo/Unary"));
+  node_.Run("rm -f " + msg);
+  EXPECT_TRUE(absl::StartsWith(out, "HTTP/1.1 200")) << out;
+  EXPECT_TRUE(absl::StrContains(out, "transfer-encoding: chunked")) << out;
+  EXPECT_TRUE(absl::StrContains(out, "g:hi")) << out;
+  EXPECT_TRUE(absl::StrContains(out, "grpc-status: 0")) << out;  // trailer
 }
 
 }  // namespace

@@ -83,6 +83,10 @@ struct H2Codec::Callbacks {
       case NGHTTP2_DATA:
         if (end) c->visitor_->OnEndStream(frame->hd.stream_id);
         break;
+      case NGHTTP2_SETTINGS:
+        if ((frame->hd.flags & NGHTTP2_FLAG_ACK) == 0)
+          c->visitor_->OnSettings();
+        break;
       case NGHTTP2_GOAWAY:
         c->goaway_received_ = true;
         c->visitor_->OnGoaway(frame->goaway.last_stream_id,

@@ -73,6 +73,8 @@ class H2Visitor {
   // otherwise, e.g. 7 REFUSED_STREAM after a GOAWAY, 8 CANCEL).
   virtual void OnStreamClose(int32_t stream_id, uint32_t error_code) = 0;
   virtual void OnGoaway(int32_t /*last_stream_id*/, uint32_t /*error*/) {}
+  // The peer's SETTINGS arrived (PeerMaxConcurrentStreams is now its own).
+  virtual void OnSettings() {}
   // The stream's outgoing body for the codec to pull; null resets it.
   virtual H2OutBody* BodyOf(int32_t stream_id) = 0;
   // After Produce(): the stream's queued body was all taken.

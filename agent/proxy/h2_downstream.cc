@@ -82,10 +82,10 @@ class Http2DownstreamConnection::Stream final : public SessionTransport,
       // Cut short (an upstream reset mid-response, a timeout after the
       // head): the client must not take it for complete.
       conn_->codec_.ResetStream(id_, NGHTTP2_INTERNAL_ERROR);
-    } else if (!request_ended_) {
-      // Answered before the request ended: the client may stop sending.
-      conn_->codec_.ResetStream(id_, NGHTTP2_NO_ERROR);
     }
+    // Answered before the request ended: the rest of the request is read
+    // and dropped until the client ends its side. (RST_STREAM NO_ERROR
+    // would be allowed, but gRPC clients take it for a failed call.)
     conn_->worker_->QueueFlush(conn_);
   }
 
@@ -100,6 +100,13 @@ class Http2DownstreamConnection::Stream final : public SessionTransport,
         !tunnel_ && (head.framing == http::BodyFraming::kNone ||
                      (head.framing == http::BodyFraming::kContentLength &&
                       head.content_length == 0));
+    if (no_body && head.framing != http::BodyFraming::kNone) {
+      // HEADERS alone says "no body"; a gRPC trailers-only response must
+      // not carry content-length (grpc-core then reads it as malformed).
+      std::erase_if(fields_, [](const http::HeaderField& f) {
+        return http::EqualsIgnoreCase(f.name, "content-length");
+      });
+    }
     if (!conn_->codec_.SubmitResponse(id_, fields_,
                                       no_body ? nullptr : &body_)) {
       conn_->codec_.ResetStream(id_, NGHTTP2_INTERNAL_ERROR);

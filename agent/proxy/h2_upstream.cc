@@ -153,9 +153,14 @@ void Http2UpstreamConnection::Start() {
 
 bool Http2UpstreamConnection::HasCapacity() const {
   if (closed_ || going_away_) return false;
-  uint32_t limit =
-      std::min(codec_.PeerMaxConcurrentStreams(), kMaxStreamsPerConnection);
-  return active_ < limit;
+  uint32_t peer = settings_ ? codec_.PeerMaxConcurrentStreams()
+                            : worker_->endpoint(key_).h2_max_streams;
+  return active_ < std::min(peer, kMaxStreamsPerConnection);
+}
+
+void Http2UpstreamConnection::OnSettings() {
+  settings_ = true;
+  worker_->endpoint(key_).h2_max_streams = codec_.PeerMaxConcurrentStreams();
 }
 
 Http2UpstreamStream* Http2UpstreamConnection::NewStream() {

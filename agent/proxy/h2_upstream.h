@@ -102,6 +102,7 @@ class Http2UpstreamConnection final : public WorkerObject, http::H2Visitor {
   void OnEndStream(int32_t stream_id) override;
   void OnStreamClose(int32_t stream_id, uint32_t error_code) override;
   void OnGoaway(int32_t last_stream_id, uint32_t error_code) override;
+  void OnSettings() override;
   http::H2OutBody* BodyOf(int32_t stream_id) override;
   void OnBodyDrained(int32_t stream_id) override;
 
@@ -117,6 +118,7 @@ class Http2UpstreamConnection final : public WorkerObject, http::H2Visitor {
   bool connected_ = false;
   bool in_flush_ = false;
   bool going_away_ = false;  // GOAWAY received (or sent): no new streams
+  bool settings_ = false;    // the peer's SETTINGS arrived
   uint32_t active_ = 0;      // streams attached to exchanges
   Clock::time_point idle_since_;
   std::vector<std::unique_ptr<Http2UpstreamStream>> streams_;

@@ -142,6 +142,10 @@ struct EndpointState {
   std::vector<UpstreamConnection*> idle;
   // HTTP/2 connections, busy or not: streams multiplex over them.
   std::vector<Http2UpstreamConnection*> h2;
+  // The endpoint's SETTINGS_MAX_CONCURRENT_STREAMS as last seen: what a new
+  // connection assumes until its own SETTINGS arrive (100 before any: RFC
+  // 9113 asks peers to allow at least that many).
+  uint32_t h2_max_streams = 100;
 };
 
 struct ClusterPool;

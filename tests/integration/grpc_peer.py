@@ -133,7 +133,11 @@ def serve(args):
         health = grpc.method_handlers_generic_handler("grpc.health.v1.Health", {
             "Check": grpc.unary_unary_rpc_method_handler(peer.health_check),
         })
-        server = grpc.server(futures.ThreadPoolExecutor(max_workers=16))
+        options = []
+        if args.max_streams:
+            options.append(("grpc.max_concurrent_streams", args.max_streams))
+        server = grpc.server(futures.ThreadPoolExecutor(max_workers=64),
+                             options=options)
         server.add_generic_rpc_handlers((handler, health))
         bound = server.add_insecure_port("%s:%d" % (args.host, port))
         server.start()
@@ -151,6 +155,19 @@ def call(args):
     path = "/%s/%s" % (SERVICE, args.method)
     md = [tuple(kv.split("=", 1)) for kv in args.metadata]
     data = [d.encode() for d in (args.data or ["hello"])]
+    if args.parallel > 1:
+        def one(_):
+            try:
+                channel.unary_unary(path)(data[0], timeout=args.timeout,
+                                          metadata=md)
+                return "OK"
+            except grpc.RpcError as e:
+                return "%s %s" % (e.code().name, e.details())
+        with futures.ThreadPoolExecutor(max_workers=args.parallel) as ex:
+            results = sorted(ex.map(one, range(args.parallel)))
+        for r in results:
+            print("status", r)
+        return 0 if all(r == "OK" for r in results) else 1
     failed = 0
     for _ in range(args.repeat):
         try:
@@ -187,6 +204,8 @@ def main():
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--name", action="append", default=[])
     s.add_argument("--port", action="append", type=int, default=[])
+    s.add_argument("--max-streams", type=int, default=0,
+                   help="SETTINGS_MAX_CONCURRENT_STREAMS per connection")
     c = sub.add_parser("call")
     c.add_argument("--target", required=True)
     c.add_argument("--authority", default="")
@@ -195,6 +214,8 @@ def main():
     c.add_argument("--metadata", action="append", default=[])
     c.add_argument("--timeout", type=float, default=10)
     c.add_argument("--repeat", type=int, default=1)
+    c.add_argument("--parallel", type=int, default=1,
+                   help="unary calls at once (prints the statuses, sorted)")
     args = p.parse_args()
     if args.cmd == "serve":
         serve(args)

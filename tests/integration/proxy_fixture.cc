@@ -29,7 +29,8 @@ using Clock = std::chrono::steady_clock;
 
 Upstreams::Upstreams(int netns_fd, std::vector<Spec> specs,
                      std::vector<std::string> wrapper,
-                     const std::string& server) {
+                     const std::string& server,
+                     std::vector<std::string> server_args) {
   int out[2];
   if (::pipe2(out, O_CLOEXEC) != 0) return;
   pid_ = ::fork();
@@ -41,6 +42,7 @@ Upstreams::Upstreams(int netns_fd, std::vector<Spec> specs,
     args.push_back("/usr/bin/python3");
     args.push_back(server);
     if (server != NODEMESH_UPSTREAM_SERVER) args.push_back("serve");
+    for (std::string& a : server_args) args.push_back(std::move(a));
     // One process per host: the script binds all its servers to one.
     args.push_back("--host");
     args.push_back(specs.empty() ? "127.0.0.1" : specs.front().host);
@@ -175,10 +177,11 @@ Upstreams* ProxyNode::AddUpstreams(std::vector<Upstreams::Spec> specs) {
   return upstreams_.back().get();
 }
 
-Upstreams* ProxyNode::AddGrpcUpstreams(std::vector<Upstreams::Spec> specs) {
-  upstreams_.push_back(std::make_unique<Upstreams>(ns_.fd(), std::move(specs),
-                                                   std::vector<std::string>{},
-                                                   NODEMESH_GRPC_PEER));
+Upstreams* ProxyNode::AddGrpcUpstreams(std::vector<Upstreams::Spec> specs,
+                                       std::vector<std::string> server_args) {
+  upstreams_.push_back(std::make_unique<Upstreams>(
+      ns_.fd(), std::move(specs), std::vector<std::string>{},
+      NODEMESH_GRPC_PEER, std::move(server_args)));
   return upstreams_.back().get();
 }
 

@@ -33,7 +33,8 @@ class Upstreams {
   // grpc_peer.py (gRPC); both print "ready NAME PORT".
   Upstreams(int netns_fd, std::vector<Spec> specs,
             std::vector<std::string> wrapper = {},
-            const std::string& server = NODEMESH_UPSTREAM_SERVER);
+            const std::string& server = NODEMESH_UPSTREAM_SERVER,
+            std::vector<std::string> server_args = {});
   ~Upstreams();
   Upstreams(const Upstreams&) = delete;
   Upstreams& operator=(const Upstreams&) = delete;
@@ -60,7 +61,8 @@ class ProxyNode {
   // goes (or the returned object does).
   Upstreams* AddUpstreams(std::vector<Upstreams::Spec> specs);
   // gRPC servers (grpc_peer.py serve): service demo.Echo.
-  Upstreams* AddGrpcUpstreams(std::vector<Upstreams::Spec> specs);
+  Upstreams* AddGrpcUpstreams(std::vector<Upstreams::Spec> specs,
+                              std::vector<std::string> server_args = {});
   // grpc_peer.py call ... in this node's namespace; its output.
   std::string GrpcCall(const std::string& args, int* exit_code = nullptr) const;
   // The same, run as a workload of virtual node `vn` of mesh `mesh`

@@ -412,8 +412,7 @@ TEST_F(ProxyH2Test, StalledHttp2ReaderStopsTheEndpoint) {
 // HTTP/2 upstream and returns the response chunked with its trailers.
 TEST_F(ProxyH2Test, Http1ClientReachesAnHttp2OnlyEndpoint) {
   Upstreams* up = node_.AddGrpcUpstreams({{"g"}});
-  json model = {appmesh::Mesh(),
-                Node("g", up->port("g"), "127.0.0.1", "grpc"),
+  json model = {appmesh::Mesh(), Node("g", up->port("g"), "127.0.0.1", "grpc"),
                 appmesh::ServiceByNode("g.m.local", "g")};
   ASSERT_TRUE(node_.Start(model));
   std::string msg = absl::StrCat("/tmp/h1grpc-", gw_port_, ".msg");
@@ -421,13 +420,38 @@ TEST_F(ProxyH2Test, Http1ClientReachesAnHttp2OnlyEndpoint) {
   std::string out = node_.Curl(absl::StrCat(
       "--http1.1 -s -i --raw -H 'content-type: application/grpc' "
       "-H 'te: trailers' -H 'host: g.m.local:",
-      up->port("g"), "' --data-binary @", msg, " http://127.0.0.1:",
-      node_.outbound_port(), "/demo.Echo/Unary"));
+      up->port("g"), "' --data-binary @", msg,
+      " http://127.0.0.1:", node_.outbound_port(), "/demo.Echo/Unary"));
   node_.Run("rm -f " + msg);
   EXPECT_TRUE(absl::StartsWith(out, "HTTP/1.1 200")) << out;
   EXPECT_TRUE(absl::StrContains(out, "transfer-encoding: chunked")) << out;
   EXPECT_TRUE(absl::StrContains(out, "g:hi")) << out;
   EXPECT_TRUE(absl::StrContains(out, "grpc-status: 0")) << out;  // trailer
+}
+
+// The endpoint's SETTINGS_MAX_CONCURRENT_STREAMS is honoured: with 2
+// streams allowed per connection, 12 concurrent slow calls are spread over
+// new connections instead of queueing on one, and all succeed.
+TEST_F(ProxyH2Test, EndpointStreamLimitOpensMoreConnections) {
+  Upstreams* up = node_.AddGrpcUpstreams({{"g"}}, {"--max-streams", "2"});
+  json model = {appmesh::Mesh(), Node("g", up->port("g"), "127.0.0.1", "grpc"),
+                appmesh::ServiceByNode("g.m.local", "g")};
+  ASSERT_TRUE(node_.Start(model, {"--workers=1"}));
+  std::string call =
+      absl::StrCat("--target 127.0.0.1:", node_.outbound_port(),
+                   " --authority g.m.local:", up->port("g"), " ");
+  // The first call learns the endpoint's SETTINGS.
+  EXPECT_EQ(node_.GrpcCall(call + "--data x"), "msg g:x\nstatus OK\n");
+  std::string out =
+      node_.GrpcCall(call + "--parallel 12 --metadata x-delay-ms=500");
+  std::string want;
+  for (int i = 0; i < 12; ++i) want += "status OK\n";
+  EXPECT_EQ(out, want);
+  std::string metrics = node_.Metrics();
+  size_t at = metrics.find("\nnodemesh_upstream_http2_connections_total ");
+  ASSERT_NE(at, std::string::npos) << metrics;
+  int opened = std::stoi(metrics.substr(at + 43));
+  EXPECT_GE(opened, 6) << metrics.substr(at, 60);
 }
 
 }  // namespace

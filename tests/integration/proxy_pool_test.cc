@@ -124,21 +124,23 @@ TEST(ProxyPoolTest, WaitingRequestsKeepTheirTimeout) {
   EXPECT_EQ(pools[0]["overflow_pending"], 0) << pools.dump();
 }
 
-TEST(ProxyPoolTest, Http2ListenerMaxRequestsCapsConcurrentRequests) {
+// grpc (and http2) maxRequests caps the streams in flight: of two
+// concurrent slow calls one is served, the other refused at once as gRPC
+// RESOURCE_EXHAUSTED (the overflow's gRPC form).
+TEST(ProxyPoolTest, GrpcListenerMaxRequestsCapsConcurrentCalls) {
   ProxyNode node;
-  Upstreams* up = node.AddUpstreams({{"app"}});
-  const uint16_t gw = PickPort();
-  json pool = {{"connectionPool", {{"http2", {{"maxRequests", 1}}}}}};
+  Upstreams* up = node.AddGrpcUpstreams({{"app"}});
+  json pool = {{"connectionPool", {{"grpc", {{"maxRequests", 1}}}}}};
   json model = {
       appmesh::Mesh(),
-      appmesh::Node("app", up->port("app"), "127.0.0.1", "http2", pool),
-      appmesh::ServiceByNode("svc.m.local", "app"), appmesh::Gateway("gw", gw),
-      appmesh::GatewayRoute("gw", "all", "/", "svc.m.local")};
+      appmesh::Node("app", up->port("app"), "127.0.0.1", "grpc", pool),
+      appmesh::ServiceByNode("svc.m.local", "app")};
   ASSERT_TRUE(node.Start(model, {"--workers=1"}));
-  std::string out =
-      ConcurrentSlow(node, 2, 1000, absl::StrCat("http://127.0.0.1:", gw, "/"));
-  EXPECT_EQ(CountLines(out, "200 "), 1) << out;
-  EXPECT_EQ(CountLines(out, "503 overflow"), 1) << out;
+  std::string call =
+      absl::StrCat("--target 127.0.0.1:", node.outbound_port(),
+                   " --authority svc.m.local:", up->port("app"), " ");
+  EXPECT_EQ(node.GrpcCall(call + "--parallel 2 --metadata x-delay-ms=1000"),
+            "status OK\nstatus RESOURCE_EXHAUSTED the proxy is over a limit\n");
   std::string metrics = node.Metrics();
   EXPECT_TRUE(absl::StrContains(
       metrics, absl::StrCat("nodemesh_upstream_overflow_total{mesh=\"m\","
@@ -146,8 +148,7 @@ TEST(ProxyPoolTest, Http2ListenerMaxRequestsCapsConcurrentRequests) {
                             up->port("app"), "\",kind=\"requests\"} 1")))
       << metrics;
   // The slot is free again.
-  out = ConcurrentSlow(node, 1, 0, absl::StrCat("http://127.0.0.1:", gw, "/"));
-  EXPECT_EQ(CountLines(out, "200 "), 1) << out;
+  EXPECT_EQ(node.GrpcCall(call + "--data x"), "msg app:x\nstatus OK\n");
 }
 
 TEST(ProxyPoolTest, TcpConnectionBeyondMaxConnectionsIsRefused) {

@@ -130,8 +130,8 @@ struct H2Codec::Callbacks {
       *flags |= NGHTTP2_DATA_FLAG_EOF;
       if (!body->trailers.empty()) {
         *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
-        std::vector<HeaderField> fields;
-        fields.reserve(body->trailers.size());
+        thread_local std::vector<HeaderField> fields;  // capacity kept
+        fields.clear();
         for (const auto& [name, value] : body->trailers)
           fields.push_back({name, value});
         nv_builder.Build(fields);

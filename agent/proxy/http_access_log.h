@@ -37,6 +37,9 @@ class HttpExchangeLog {
                         const http::HeaderList& trailers);
   // The proxy answered itself with `body_bytes` of body.
   void LocalReply(LocalReason reason, size_t body_bytes);
+  // The client's protocol when it was not the request line's (HTTP/2
+  // streams reach the session as HTTP/1.1). Static text.
+  void SetProtocol(std::string_view protocol) { protocol_ = protocol; }
   void AddFlags(uint32_t flags) { flags_ |= flags; }
   // The exchange ended early: `flags` unless a cause is known already.
   void FlagIfNone(uint32_t flags) {

@@ -410,6 +410,7 @@ void HttpSession::OnHeaders(const http::MessageHead& head) {
   ++worker_->stats().downstream_rq_total;
   start_ = worker_->Now();
   log_.Begin(*worker_->snapshot()->config, &head, start_);
+  if (transport_ != nullptr) log_.SetProtocol("HTTP/2");
   state_ = State::kForwarding;
   method_.assign(head.method);
   is_head_ = head.method == "HEAD";

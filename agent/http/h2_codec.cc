@@ -105,6 +105,12 @@ struct H2Codec::Callbacks {
     return 0;
   }
 
+  static int OnInvalidFrame(nghttp2_session*, const nghttp2_frame*, int,
+                            void* user_data) {
+    ++Self(user_data)->protocol_errors_;
+    return 0;
+  }
+
   static int OnStreamClose(nghttp2_session*, int32_t stream_id,
                            uint32_t error_code, void* user_data) {
     H2Codec* c = Self(user_data);
@@ -163,6 +169,8 @@ H2Codec::H2Codec(Role role, H2Visitor* visitor, const H2CodecOptions& options)
       cbs, &Callbacks::OnDataChunk);
   nghttp2_session_callbacks_set_on_stream_close_callback(
       cbs, &Callbacks::OnStreamClose);
+  nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(
+      cbs, &Callbacks::OnInvalidFrame);
   nghttp2_option* opt = nullptr;
   nghttp2_option_new(&opt);
   // Windows open when the bytes are passed on (Consume), not on receipt.
@@ -228,7 +236,15 @@ bool H2Codec::Feed(std::string_view data) {
   if (session_ == nullptr) return false;
   ssize_t n = nghttp2_session_mem_recv(
       session_, reinterpret_cast<const uint8_t*>(data.data()), data.size());
-  return n >= 0;
+  if (n < 0) return false;
+  // A connection error nghttp2 answered with GOAWAY itself: nothing more
+  // will be read.
+  if (nghttp2_session_want_read(session_) == 0 && !goaway_received_ &&
+      !goaway_sent_) {
+    ++protocol_errors_;
+    return false;
+  }
+  return true;
 }
 
 bool H2Codec::Produce(std::string* out, size_t limit) {
@@ -319,6 +335,7 @@ void H2Codec::ShutdownNotice() {
 
 void H2Codec::GoawayFinal(uint32_t error_code) {
   if (session_ == nullptr) return;
+  goaway_sent_ = true;
   nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE,
                         nghttp2_session_get_last_proc_stream_id(session_),
                         error_code, nullptr, 0);

@@ -134,6 +134,13 @@ class H2Codec {
   // The peer's SETTINGS_MAX_CONCURRENT_STREAMS (100 until it says).
   uint32_t PeerMaxConcurrentStreams() const;
   bool ReceivedGoaway() const { return goaway_received_; }
+  // Frames the peer got wrong (each answered with RST_STREAM or GOAWAY)
+  // since the last call.
+  uint32_t TakeProtocolErrors() {
+    uint32_t n = protocol_errors_;
+    protocol_errors_ = 0;
+    return n;
+  }
   size_t OpenStreams() const { return open_streams_; }
 
  private:
@@ -154,6 +161,8 @@ class H2Codec {
   H2HeaderBlock block_;
   std::vector<int32_t> drained_;  // reported after Produce
   size_t open_streams_ = 0;
+  uint32_t protocol_errors_ = 0;
+  bool goaway_sent_ = false;
   bool goaway_received_ = false;
 };
 

@@ -30,15 +30,12 @@ bool AppendH1Request(const H2HeaderBlock& block, bool end_stream,
   if (host.empty()) return false;  // HTTP/1.1 requires Host
   out->append("host: ").append(host).append("\r\n");
   bool has_length = false;
-  bool has_body_fields = false;
   for (const HeaderField& f : block.headers) {
     if (IsConnectionSpecific(f.name) || f.name == "host") continue;
     if (f.name == "content-length") has_length = true;
     if (websocket && f.name == "sec-websocket-key") continue;
     out->append(f.name).append(": ").append(f.value).append("\r\n");
-    has_body_fields = true;
   }
-  (void)has_body_fields;
   if (websocket) {
     out->append("connection: upgrade\r\nupgrade: websocket\r\n");
     out->append("sec-websocket-key: ").append(websocket_key).append("\r\n");

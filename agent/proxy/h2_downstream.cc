@@ -207,8 +207,9 @@ void Http2DownstreamConnection::Start() {
   }
   std::string first;
   first.swap(in_);
-  if (!first.empty() && !codec_.Feed(first)) {
-    ++worker_->stats().downstream_h2_protocol_errors;
+  const bool ok = first.empty() || codec_.Feed(first);
+  worker_->stats().downstream_h2_protocol_errors += codec_.TakeProtocolErrors();
+  if (!ok) {
     Flush();
     Close();
     return;
@@ -235,8 +236,10 @@ void Http2DownstreamConnection::OnReadable() {
   }
   last_activity_ = worker_->Now();
   worker_->stats().bytes_received += static_cast<uint64_t>(n);
-  if (!codec_.Feed(std::string_view(read_scratch, static_cast<size_t>(n)))) {
-    ++worker_->stats().downstream_h2_protocol_errors;
+  const bool ok =
+      codec_.Feed(std::string_view(read_scratch, static_cast<size_t>(n)));
+  worker_->stats().downstream_h2_protocol_errors += codec_.TakeProtocolErrors();
+  if (!ok) {
     Flush();  // the GOAWAY that says why
     Close();
     return;

@@ -76,7 +76,6 @@ class Http2DownstreamConnection final : public WorkerObject, http::H2Visitor {
   size_t out_off_ = 0;
   uint32_t interest_ = 0;
   bool in_flush_ = false;
-  bool read_eof_ = false;
   bool draining_ = false;
   bool goaway_sent_ = false;
   size_t live_streams_ = 0;

@@ -73,7 +73,16 @@ void Http2UpstreamStream::OnHeaders(const http::MessageHead& head) {
   http::H2RequestFields(head, &fields_);
   const bool has_body = head.framing != http::BodyFraming::kNone;
   id_ = conn_->codec_.SubmitRequest(fields_, has_body ? &body_ : nullptr);
-  if (id_ > 0) conn_->codec_.SetStreamData(id_, this);
+  if (id_ > 0) {
+    conn_->codec_.SetStreamData(id_, this);
+    return;
+  }
+  // Refused before it left (no stream id left, the session gone): the
+  // exchange may retry it on another connection.
+  id_ = 0;
+  UpstreamCallbacks* cb = EndExchange();
+  conn_->Release(this);
+  if (cb != nullptr) cb->OnUpstreamFailure(UpstreamFailure::kReset);
 }
 
 void Http2UpstreamStream::OnBody(std::string_view data) {

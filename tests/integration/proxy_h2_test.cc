@@ -454,5 +454,53 @@ TEST_F(ProxyH2Test, EndpointStreamLimitOpensMoreConnections) {
   EXPECT_GE(opened, 6) << metrics.substr(at, 60);
 }
 
+// Malformed HTTP/2 after a valid preface: the connection ends with a
+// GOAWAY naming the error, the metric counts it, and the proxy serves the
+// next client as before.
+TEST_F(ProxyH2Test, MalformedFramesEndTheConnectionWithGoaway) {
+  Upstreams* up = node_.AddUpstreams({{"a"}});
+  json model = {appmesh::Mesh(), Node("a", up->port("a")),
+                appmesh::ServiceByNode("svc.m.local", "a"),
+                appmesh::Gateway("gw", gw_port_),
+                GatewayRoute("gw", "all", "/", "svc.m.local")};
+  ASSERT_TRUE(node_.Start(model));
+  net::UniqueFd fd;
+  {
+    NetnsScope::Enter in(node_.netns());
+    fd = Connect(absl::StrCat("127.0.0.1:", gw_port_));
+  }
+  ASSERT_TRUE(fd.valid());
+  // The preface, then a HEADERS frame on stream 0 (a connection error).
+  std::string bytes("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 24);
+  bytes.append(std::string("\x00\x00\x00\x04\x00\x00\x00\x00\x00", 9));
+  bytes.append(std::string("\x00\x00\x01\x01\x05\x00\x00\x00\x00\x82", 10));
+  ASSERT_TRUE(WriteAll(fd.get(), bytes.data(), bytes.size()));
+  std::string got;
+  char buf[4096];
+  while (true) {
+    pollfd p{fd.get(), POLLIN, 0};
+    if (::poll(&p, 1, 3000) != 1) break;
+    ssize_t n = ::recv(fd.get(), buf, sizeof(buf), 0);
+    if (n <= 0) break;
+    got.append(buf, static_cast<size_t>(n));
+  }
+  // Frames: 9-byte headers; find a GOAWAY (type 7) with PROTOCOL_ERROR (1).
+  bool goaway = false;
+  for (size_t at = 0; at + 9 <= got.size();) {
+    size_t len = (static_cast<uint8_t>(got[at]) << 16) |
+                 (static_cast<uint8_t>(got[at + 1]) << 8) |
+                 static_cast<uint8_t>(got[at + 2]);
+    if (got[at + 3] == 7 && at + 9 + 8 <= got.size())
+      goaway = static_cast<uint8_t>(got[at + 9 + 7]) == 1;
+    at += 9 + len;
+  }
+  EXPECT_TRUE(goaway) << got.size();
+  EXPECT_TRUE(absl::StrContains(
+      node_.Metrics(), "nodemesh_downstream_http2_protocol_errors_total 1\n"));
+  std::string out =
+      node_.Curl("--http2-prior-knowledge -s '" + Gw("/after") + "'");
+  EXPECT_EQ(out, "a\n");
+}
+
 }  // namespace
 }  // namespace nodemesh::testing

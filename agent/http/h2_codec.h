@@ -137,7 +137,6 @@ class H2Codec {
 
   nghttp2_session* session_ = nullptr;
   H2Visitor* const visitor_;
-  const Role role_;
   // The header block being received: names and values copied here, the
   // views made once it is complete (no reallocation under them).
   std::string block_bytes_;

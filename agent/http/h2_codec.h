@@ -108,7 +108,9 @@ class H2Codec {
 
   // Client: opens a stream with `fields` (pseudo-header fields first);
   // `body` null ends the stream with the headers. Returns the stream id,
-  // negative on failure (e.g. after a GOAWAY).
+  // negative on failure (e.g. ids used up). After a GOAWAY the id is still
+  // returned but the stream never goes out: the next Produce reports it to
+  // OnStreamClose with 7 REFUSED_STREAM, like the streams the GOAWAY refused.
   int32_t SubmitRequest(std::span<const HeaderField> fields, H2OutBody* body);
   // Server: the response head; `body` null ends the stream with it.
   bool SubmitResponse(int32_t stream_id, std::span<const HeaderField> fields,

@@ -157,7 +157,7 @@ struct H2Codec::Callbacks {
 };
 
 H2Codec::H2Codec(Role role, H2Visitor* visitor, const H2CodecOptions& options)
-    : visitor_(visitor), role_(role) {
+    : visitor_(visitor) {
   nghttp2_session_callbacks* cbs = nullptr;
   nghttp2_session_callbacks_new(&cbs);
   nghttp2_session_callbacks_set_on_begin_headers_callback(

@@ -114,7 +114,9 @@ class H2Codec {
   bool UpgradeFromHttp1(std::string_view settings_payload, bool head_request);
   // Client: opens a stream with `fields` (pseudo-header fields first);
   // `body` null ends the stream with the headers. Returns the stream id,
-  // negative on failure (e.g. after a GOAWAY).
+  // negative on failure (e.g. ids used up). After a GOAWAY the id is still
+  // returned but the stream never goes out: the next Produce reports it to
+  // OnStreamClose with 7 REFUSED_STREAM, like the streams the GOAWAY refused.
   int32_t SubmitRequest(std::span<const HeaderField> fields, H2OutBody* body);
   // Server: the response head; `body` null ends the stream with it.
   bool SubmitResponse(int32_t stream_id, std::span<const HeaderField> fields,
@@ -150,7 +152,6 @@ class H2Codec {
 
   nghttp2_session* session_ = nullptr;
   H2Visitor* const visitor_;
-  const Role role_;
   // The header block being received: names and values copied here, the
   // views made once it is complete (no reallocation under them).
   std::string block_bytes_;

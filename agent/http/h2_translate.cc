@@ -32,8 +32,22 @@ bool AppendH1Request(const H2HeaderBlock& block, bool end_stream,
   bool has_length = false;
   for (const HeaderField& f : block.headers) {
     if (IsConnectionSpecific(f.name) || f.name == "host") continue;
-    if (f.name == "content-length") has_length = true;
     if (websocket && f.name == "sec-websocket-key") continue;
+    if (f.name == "content-length") {
+      // nghttp2 takes any run of digits ("0005"); HTTP/1.1 parsers, ours
+      // included, may refuse more than 19: write the number plainly.
+      uint64_t length = 0;
+      const char* end = f.value.data() + f.value.size();
+      auto r = std::from_chars(f.value.data(), end, length);
+      if (r.ec != std::errc() || r.ptr != end) return false;
+      // A CONNECT request has no content (RFC 9110 9.3.6).
+      if (block.method == "CONNECT" && !websocket && length > 0) return false;
+      char digits[20];
+      auto d = std::to_chars(digits, digits + sizeof(digits), length);
+      out->append("content-length: ").append(digits, d.ptr).append("\r\n");
+      has_length = true;
+      continue;
+    }
     out->append(f.name).append(": ").append(f.value).append("\r\n");
   }
   if (websocket) {

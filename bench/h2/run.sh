@@ -499,8 +499,10 @@ echo "load_end=$(cut -d' ' -f1-3 /proc/loadavg)" >> "$RUN/meta.env"
 for name in "${!SESS[@]}"; do
   kill -0 "${SESS[$name]}" 2> /dev/null || die "$name died during the run (log: $RUN/$name.log)"
 done
-# The agent's warnings and errors (glog W/E lines), for the report.
+# The agent's warnings and errors (glog W/E lines) and its counters, for the
+# report: how many upstream connections carried how many requests.
 grep -E '^[WEF][0-9]{4} ' "$RUN/agent.log" > "$RUN/agent-warnings.txt" || true
+in_ns curl -s "http://$ADMIN/metrics" > "$RUN/agent-metrics.txt" || true
 
 # ---------------------------------------------------------------- report
 "$PY" - "$RUN" "${SCEN[@]}" > "$RUN/results.md" << 'EOF'
@@ -612,6 +614,16 @@ for s in scen:
     print(f"| {BACKEND[kind]} | {path} | {w['ok']:,} | {w['failed']} | {w['errored']} | {w['non2xx']} | "
           f"{w.get('server_calls', '')} |")
 print()
+metrics = {}
+for l in open(os.path.join(run, "agent-metrics.txt")):
+    m = re.match(r"(nodemesh_(?:upstream_connections_total|upstream_requests_total|"
+                 r"downstream_connections_total|downstream_requests_total|retries_total)) ([0-9.e+]+)", l)
+    if m:
+        metrics[m.group(1)] = float(m.group(2))
+if metrics:
+    print("Agent counters over the whole run (checks, warm-ups and rounds): " + ", ".join(
+        f"{k.replace('nodemesh_', '')} {v:,.0f}" for k, v in sorted(metrics.items())) + ".")
+    print()
 warn = open(os.path.join(run, "agent-warnings.txt")).read().splitlines()
 print(f"Agent log: {len(warn)} warning/error lines" + (":" if warn else "."))
 for l in warn[:10]:

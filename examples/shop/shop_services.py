@@ -1,16 +1,25 @@
 #!/usr/bin/python3
-"""The shop demo's services (stdlib only). Each runs as a workload of the
-mesh (`nodemeshctl run`), knowing nothing of the mesh: it calls other
-services by name and nodemesh routes, balances, retries and counts.
+"""The shop demo's services (stdlib; the cart and the frontend's calls to it
+also Debian's python3-grpcio, which loads under /usr/bin/python3 only). Each
+runs as a workload of the mesh (`nodemeshctl run`), knowing nothing of the
+mesh: it calls other services by name and nodemesh routes, balances, retries
+and counts.
 
-  shop_services.py frontend  ADDRESS PORT   HTTP: GET / -> product + stock
+  shop_services.py frontend  ADDRESS PORT   HTTP: GET / -> product + stock,
+                                            GET /cart/USER[/add/SKU] -> cart
   shop_services.py product   ADDRESS PORT VERSION
   shop_services.py inventory ADDRESS PORT   TCP: "STOCK <sku>\\n" -> "<n>\\n"
+  shop_services.py cart      ADDRESS PORT [FLAKY]
+                                            gRPC shop.Cart: AddItem, GetCart;
+                                            every FLAKY-th call (0: none)
+                                            fails UNAVAILABLE, for the mesh
+                                            to retry
 """
 
 import http.client
 import http.server
 import json
+import os
 import socket
 import socketserver
 import sys
@@ -55,8 +64,45 @@ def _stock(sku):
         return int(s.makefile().readline().strip() or -1)
 
 
+# gRPC without generated code: service shop.Cart, messages are JSON bytes.
+#   AddItem {"user": U, "sku": S, "qty": N} -> the cart after adding
+#   GetCart {"user": U}                     -> {"user": U, "items": {S: N}}
+CART_SERVICE = "shop.Cart"
+
+
+def _grpc():
+    # grpcio's own DNS resolver (c-ares) would ask the resolver over its own
+    # sockets; the native one uses getaddrinfo like the rest of this file.
+    os.environ.setdefault("GRPC_DNS_RESOLVER", "native")
+    import grpc  # pylint: disable=import-outside-toplevel
+    return grpc
+
+
+class _CartClient:
+    """One channel to cart.shop.local:9090, shared by the frontend's threads
+    (HTTP/2: the calls are streams on one connection through the mesh)."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._stubs = None
+
+    def call(self, method, request, headers):
+        grpc = _grpc()
+        with self._lock:
+            if self._stubs is None:
+                channel = grpc.insecure_channel(
+                    "cart.shop.local:9090", options=[("grpc.enable_retries", 0)])
+                self._stubs = {m: channel.unary_unary("/%s/%s" % (CART_SERVICE, m))
+                               for m in ("AddItem", "GetCart")}
+        metadata = [(h, v) for h, v in headers.items() if v]
+        reply = self._stubs[method](json.dumps(request).encode(), timeout=5,
+                                    metadata=metadata)
+        return json.loads(reply)
+
+
 class Frontend(_Handler):
     _local = threading.local()
+    _cart = _CartClient()
 
     def _product(self, sku):
         conn = getattr(self._local, "conn", None)
@@ -73,7 +119,26 @@ class Frontend(_Handler):
             conn.close()
             raise
 
+    def _cart_call(self):
+        # /cart/USER -> GetCart; /cart/USER/add/SKU -> AddItem (qty 1).
+        parts = self.path.strip("/").split("/")
+        if len(parts) == 2:
+            method, request = "GetCart", {"user": parts[1]}
+        elif len(parts) == 4 and parts[2] == "add":
+            method, request = "AddItem", {"user": parts[1], "sku": parts[3], "qty": 1}
+        else:
+            self._reply(404, {"error": "GET /cart/USER or /cart/USER/add/SKU"})
+            return
+        headers = {h: self.headers[h] for h in _PROPAGATE}
+        try:
+            self._reply(200, self._cart.call(method, request, headers))
+        except _grpc().RpcError as e:
+            self._reply(502, {"error": "cart %s: %s %s" % (method, e.code().name, e.details())})
+
     def do_GET(self):
+        if self.path.startswith("/cart/"):
+            self._cart_call()
+            return
         sku = "42"
         try:
             status, product = self._product(sku)
@@ -92,6 +157,55 @@ class Inventory(socketserver.StreamRequestHandler):
             parts = line.decode(errors="replace").split()
             n = 7 if len(parts) == 2 and parts[0] == "STOCK" else -1
             self.wfile.write(b"%d\n" % n)
+
+
+class Cart:
+    """shop.Cart, in memory. Every `flaky`-th call (counting every attempt)
+    fails with UNAVAILABLE before doing anything, as a restarting server
+    would: the route's grpcRetryEvents make the mesh try again."""
+
+    def __init__(self, flaky):
+        self.flaky = flaky
+        self.lock = threading.Lock()
+        self.calls = 0
+        self.carts = {}
+
+    def _begin(self, ctx):
+        grpc = _grpc()
+        with self.lock:
+            self.calls += 1
+            fail = self.flaky and self.calls % self.flaky == 0
+        if fail:
+            ctx.abort(grpc.StatusCode.UNAVAILABLE, "cart: flaky by design")
+
+    def add_item(self, req, ctx):
+        self._begin(ctx)
+        r = json.loads(req)
+        with self.lock:
+            items = self.carts.setdefault(r["user"], {})
+            items[r["sku"]] = items.get(r["sku"], 0) + int(r.get("qty", 1))
+            return json.dumps({"user": r["user"], "items": items}).encode()
+
+    def get_cart(self, req, ctx):
+        self._begin(ctx)
+        user = json.loads(req)["user"]
+        with self.lock:
+            return json.dumps({"user": user, "items": self.carts.get(user, {})}).encode()
+
+
+def serve_cart(address, port, flaky):
+    grpc = _grpc()
+    from concurrent import futures  # pylint: disable=import-outside-toplevel
+    cart = Cart(flaky)
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(CART_SERVICE, {
+        "AddItem": grpc.unary_unary_rpc_method_handler(cart.add_item),
+        "GetCart": grpc.unary_unary_rpc_method_handler(cart.get_cart),
+    }),))
+    server.add_insecure_port("%s:%d" % (address, port))
+    server.start()
+    print("ready cart", address, port, flush=True)
+    server.wait_for_termination()
 
 
 class _Threading(socketserver.ThreadingMixIn, socketserver.TCPServer):
@@ -113,6 +227,9 @@ def main():
         server = _HttpServer((address, port), Frontend)
     elif kind == "inventory":
         server = _Threading((address, port), Inventory)
+    elif kind == "cart":
+        serve_cart(address, port, int(sys.argv[4]) if len(sys.argv) > 4 else 0)
+        return
     else:
         sys.exit("unknown service " + kind)
     print("ready", kind, address, port, flush=True)

@@ -1,6 +1,7 @@
 #include "agent/http/h2_translate.h"
 
 #include <charconv>
+#include <optional>
 
 #include "agent/http/http1_writer.h"
 
@@ -103,6 +104,19 @@ void H2RequestFields(const MessageHead& head, std::vector<HeaderField>* out) {
   if (grpc) out->push_back({"te", "trailers"});
 }
 
+namespace {
+
+// HTTP/1.1 carries trailers only after a chunked body: a gRPC response (its
+// status is a trailer) or one announcing trailers is chunked on that side
+// even when the endpoint sent a content-length.
+bool MayHaveTrailers(const HeaderList& headers) {
+  if (headers.Has("trailer")) return true;
+  std::optional<std::string_view> type = headers.Get("content-type");
+  return type && type->substr(0, 16) == "application/grpc";
+}
+
+}  // namespace
+
 void H1ResponseHead(const H2HeaderBlock& block, bool end_stream,
                     bool head_request, MessageHead* out) {
   out->status_code = block.status;
@@ -132,7 +146,7 @@ void H1ResponseHead(const H2HeaderBlock& block, bool end_stream,
   } else if (end_stream) {
     out->framing = BodyFraming::kContentLength;
     out->content_length = 0;
-  } else if (length) {
+  } else if (length && !MayHaveTrailers(block.headers)) {
     out->framing = BodyFraming::kContentLength;
     out->content_length = *length;
   } else {

@@ -276,6 +276,23 @@ TEST(H1ResponseHead, OtherwiseChunked) {
   EXPECT_EQ(out.framing, BodyFraming::kChunked);
 }
 
+// gRPC's status is a trailer: with a content-length the HTTP/1.1 side could
+// not carry it, so such a response is chunked there (the bench found a gRPC
+// server that sends both).
+TEST(H1ResponseHead, GrpcWithContentLengthIsChunkedToKeepItsTrailers) {
+  H2HeaderBlock b = Response(200);
+  b.headers.Add("content-type", "application/grpc+proto");
+  b.headers.Add("content-length", "15");
+  MessageHead out;
+  H1ResponseHead(b, false, false, &out);
+  EXPECT_EQ(out.framing, BodyFraming::kChunked);
+  H2HeaderBlock announced = Response(200);
+  announced.headers.Add("content-length", "15");
+  announced.headers.Add("trailer", "x-checksum");
+  H1ResponseHead(announced, false, false, &out);
+  EXPECT_EQ(out.framing, BodyFraming::kChunked);
+}
+
 TEST(H1ResponseHead, HeadAnd204HaveNoBody) {
   H2HeaderBlock b = Response(200);
   b.headers.Add("content-length", "42");

@@ -14,6 +14,13 @@ struct NvBuilder {
   std::vector<nghttp2_nv> nv;
   std::string lower;
 
+  static bool HasUpper(std::string_view name) {
+    for (char c : name) {
+      if (c >= 'A' && c <= 'Z') return true;
+    }
+    return false;
+  }
+
   void Build(std::span<const HeaderField> fields) {
     nv.clear();
     lower.clear();
@@ -21,12 +28,17 @@ struct NvBuilder {
     for (const HeaderField& f : fields) total += f.name.size();
     lower.reserve(total);  // no reallocation under the pointers below
     for (const HeaderField& f : fields) {
-      size_t at = lower.size();
-      for (char c : f.name) {
-        lower.push_back(c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c);
-      }
       nghttp2_nv v;
-      v.name = reinterpret_cast<uint8_t*>(lower.data() + at);
+      if (HasUpper(f.name)) {
+        size_t at = lower.size();
+        for (char c : f.name) {
+          lower.push_back(c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c);
+        }
+        v.name = reinterpret_cast<uint8_t*>(lower.data() + at);
+      } else {
+        // Already lowercase (most are): nghttp2 copies it at submit.
+        v.name = reinterpret_cast<uint8_t*>(const_cast<char*>(f.name.data()));
+      }
       v.namelen = f.name.size();
       v.value = reinterpret_cast<uint8_t*>(const_cast<char*>(f.value.data()));
       v.valuelen = f.value.size();
@@ -175,6 +187,9 @@ H2Codec::H2Codec(Role role, H2Visitor* visitor, const H2CodecOptions& options)
   nghttp2_option_new(&opt);
   // Windows open when the bytes are passed on (Consume), not on receipt.
   nghttp2_option_set_no_auto_window_update(opt, 1);
+  // No RFC 7540 priority tree: the proxy serves streams in arrival order,
+  // and keeping closed streams for the tree costs per stream.
+  nghttp2_option_set_no_closed_streams(opt, 1);
   if (role == Role::kClient) {
     nghttp2_option_set_peer_max_concurrent_streams(opt, 100);
     nghttp2_session_client_new2(&session_, cbs, this, opt);
@@ -184,9 +199,10 @@ H2Codec::H2Codec(Role role, H2Visitor* visitor, const H2CodecOptions& options)
   nghttp2_option_del(opt);
   nghttp2_session_callbacks_del(cbs);
   if (session_ == nullptr) return;
-  nghttp2_settings_entry iv[4];
+  nghttp2_settings_entry iv[5];
   size_t n = 0;
   iv[n++] = {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, options.stream_window};
+  iv[n++] = {NGHTTP2_SETTINGS_NO_RFC7540_PRIORITIES, 1};
   if (role == Role::kServer) {
     iv[n++] = {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS,
                options.max_concurrent_streams};
@@ -205,7 +221,11 @@ H2Codec::~H2Codec() {
 }
 
 void H2Codec::DeliverBlock(int32_t stream_id, bool end_stream) {
-  block_ = H2HeaderBlock();
+  // Field by field: the header list keeps its capacity (no allocation per
+  // block).
+  block_.method = block_.scheme = block_.authority = block_.path =
+      block_.protocol = {};
+  block_.status = 0;
   block_.headers.Clear();
   const char* base = block_bytes_.data();
   for (const FieldAt& f : block_fields_) {

@@ -396,12 +396,15 @@ void Http2DownstreamConnection::OnHeaders(int32_t stream_id,
   s->scratch_.clear();
   // A websocket's HTTP/1.1 handshake needs a key; HTTP/2 has none (the
   // upstream's accept value is dropped on the way back, unchecked).
-  char key_bytes[16];
-  for (int i = 0; i < 2; ++i) {
-    uint64_t r = NextRandom(worker_->rng());
-    std::memcpy(key_bytes + 8 * i, &r, 8);
+  std::string key;
+  if (!block.protocol.empty()) {
+    char key_bytes[16];
+    for (int i = 0; i < 2; ++i) {
+      uint64_t r = NextRandom(worker_->rng());
+      std::memcpy(key_bytes + 8 * i, &r, 8);
+    }
+    key = absl::Base64Escape(absl::string_view(key_bytes, 16));
   }
-  std::string key = absl::Base64Escape(absl::string_view(key_bytes, 16));
   if (!http::AppendH1Request(block, end_stream, key, &s->scratch_,
                              &s->request_chunked_)) {
     ++worker_->stats().downstream_h2_protocol_errors;

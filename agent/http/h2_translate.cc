@@ -11,50 +11,83 @@ bool IsConnectionSpecific(std::string_view name) {
   return IsHopByHopHeader(name) || EqualsIgnoreCase(name, "http2-settings");
 }
 
-bool AppendH1Request(const H2HeaderBlock& block, bool end_stream,
-                     std::string_view websocket_key, std::string* out,
-                     bool* chunked) {
-  *chunked = false;
+bool H1RequestHead(const H2HeaderBlock& block, bool end_stream,
+                   std::string_view websocket_key, MessageHead* out) {
   const bool websocket = block.method == "CONNECT" &&
                          EqualsIgnoreCase(block.protocol, "websocket");
   if (block.method.empty()) return false;
-  if (block.method == "CONNECT" && !websocket) {
+  out->status_code = 0;
+  out->reason = {};
+  out->version_minor = 1;
+  out->headers.Clear();
+  out->keep_alive = true;
+  out->expect_continue = false;
+  out->upgrade = websocket;
+  out->connect = block.method == "CONNECT" && !websocket;
+  out->content_length = 0;
+  out->framing = BodyFraming::kNone;
+  if (out->connect) {
     if (block.authority.empty() || !block.protocol.empty()) return false;
-    out->append("CONNECT ").append(block.authority).append(" HTTP/1.1\r\n");
+    out->method = block.method;
+    out->target = block.authority;
   } else {
     if (block.path.empty()) return false;
-    out->append(websocket ? std::string_view("GET") : block.method);
-    out->append(" ").append(block.path).append(" HTTP/1.1\r\n");
+    out->method = websocket ? std::string_view("GET") : block.method;
+    out->target = block.path;
   }
   std::string_view host = block.authority;
   if (host.empty()) host = block.headers.Get("host").value_or("");
   if (host.empty()) return false;  // HTTP/1.1 requires Host
-  out->append("host: ").append(host).append("\r\n");
+  out->headers.Add("host", host);
   bool has_length = false;
   for (const HeaderField& f : block.headers) {
     if (IsConnectionSpecific(f.name) || f.name == "host") continue;
     if (websocket && f.name == "sec-websocket-key") continue;
     if (f.name == "content-length") {
-      // nghttp2 takes any run of digits ("0005"); HTTP/1.1 parsers, ours
-      // included, may refuse more than 19: write the number plainly.
+      // nghttp2 takes any run of digits ("0005"); the number is what
+      // counts (written plainly on the HTTP/1.1 side).
       uint64_t length = 0;
       const char* end = f.value.data() + f.value.size();
       auto r = std::from_chars(f.value.data(), end, length);
       if (r.ec != std::errc() || r.ptr != end) return false;
       // A CONNECT request has no content (RFC 9110 9.3.6).
-      if (block.method == "CONNECT" && !websocket && length > 0) return false;
-      char digits[20];
-      auto d = std::to_chars(digits, digits + sizeof(digits), length);
-      out->append("content-length: ").append(digits, d.ptr).append("\r\n");
+      if (out->connect && length > 0) return false;
+      out->content_length = length;
       has_length = true;
       continue;
     }
-    out->append(f.name).append(": ").append(f.value).append("\r\n");
+    out->headers.Add(f.name, f.value);
   }
   if (websocket) {
-    out->append("connection: upgrade\r\nupgrade: websocket\r\n");
-    out->append("sec-websocket-key: ").append(websocket_key).append("\r\n");
-  } else if (!end_stream && !has_length && block.method != "CONNECT") {
+    out->headers.Add("connection", "upgrade");
+    out->headers.Add("upgrade", "websocket");
+    out->headers.Add("sec-websocket-key", websocket_key);
+  } else if (out->connect || (end_stream && !has_length)) {
+    out->framing = BodyFraming::kNone;
+  } else if (has_length) {
+    out->framing = out->content_length > 0 ? BodyFraming::kContentLength
+                                           : BodyFraming::kNone;
+  } else {
+    out->framing = BodyFraming::kChunked;
+  }
+  return true;
+}
+
+bool AppendH1Request(const H2HeaderBlock& block, bool end_stream,
+                     std::string_view websocket_key, std::string* out,
+                     bool* chunked) {
+  thread_local MessageHead head;  // its header list keeps its capacity
+  *chunked = false;
+  if (!H1RequestHead(block, end_stream, websocket_key, &head)) return false;
+  out->append(head.method).append(" ").append(head.target);
+  out->append(" HTTP/1.1\r\n");
+  for (const HeaderField& f : head.headers)
+    out->append(f.name).append(": ").append(f.value).append("\r\n");
+  if (head.framing == BodyFraming::kContentLength) {
+    char digits[20];
+    auto d = std::to_chars(digits, digits + sizeof(digits), head.content_length);
+    out->append("content-length: ").append(digits, d.ptr).append("\r\n");
+  } else if (head.framing == BodyFraming::kChunked) {
     out->append("transfer-encoding: chunked\r\n");
     *chunked = true;
   }

@@ -19,8 +19,17 @@ namespace nodemesh::http {
 // appear in HTTP/2 (RFC 9113 8.2.2), plus the framing ones.
 bool IsConnectionSpecific(std::string_view name);
 
-// An HTTP/2 request head as an HTTP/1.1 request head (request line, Host
-// from :authority, the fields, framing). A body without content-length is
+// An HTTP/2 request head as the MessageHead an HTTP/1.1 parser would have
+// produced for it: target and Host from the pseudo-header fields,
+// connection-specific fields dropped, framing from content-length or else
+// chunked (none when the stream ended with the head); extended CONNECT for
+// websocket as the Upgrade handshake with `websocket_key`. Views into
+// `block` and `websocket_key`. False for a head HTTP/1.1 cannot carry.
+bool H1RequestHead(const H2HeaderBlock& block, bool end_stream,
+                   std::string_view websocket_key, MessageHead* out);
+
+// The same head as HTTP/1.1 bytes (request line, Host from :authority, the
+// fields, framing). A body without content-length is
 // chunked (`*chunked` set). Extended CONNECT for websocket (RFC 8441)
 // becomes the HTTP/1.1 Upgrade handshake with `websocket_key` as
 // Sec-WebSocket-Key. False for a head HTTP/1.1 cannot carry.

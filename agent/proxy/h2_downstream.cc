@@ -38,7 +38,8 @@ class Http2DownstreamConnection::Stream final : public SessionTransport,
     id_ = id;
     response_.Reset();
     body_.Clear();
-    request_chunked_ = false;
+    raw_request_ = false;
+    end_delivered_ = false;
     request_ended_ = false;
     response_submitted_ = false;
     response_complete_ = false;
@@ -89,12 +90,32 @@ class Http2DownstreamConnection::Stream final : public SessionTransport,
     conn_->worker_->QueueFlush(conn_);
   }
 
-  // Http1Visitor: the session's response.
+  // The endpoint's response as the session passes it on.
+  void OnResponseHead(const http::MessageHead& head) override {
+    if (id_ == 0 || response_complete_) return;
+    OnHeaders(head);
+    conn_->worker_->QueueFlush(conn_);
+  }
+  void OnResponseBody(std::string_view data) override {
+    if (id_ == 0) return;
+    OnBody(data);
+    conn_->worker_->QueueFlush(conn_);
+  }
+  void OnResponseTrailers(const http::HeaderList& trailers) override {
+    if (id_ != 0) OnTrailers(trailers);
+  }
+  void OnResponseComplete() override {
+    if (id_ == 0) return;
+    OnMessageComplete();
+    conn_->worker_->QueueFlush(conn_);
+  }
+
+  // Http1Visitor: the session's response (its own replies, as bytes).
   void OnHeaders(const http::MessageHead& head) override {
     // Interim responses: HTTP/2 clients need none. 101 accepts a websocket
     // (extended CONNECT): 200 and the tunnel's bytes as DATA.
     if (head.status_code < 200 && head.status_code != 101) return;
-    tunnel_ = head.status_code == 101;
+    tunnel_ = head.status_code == 101 || head.connect;
     http::H2ResponseFields(head, status_, &fields_);
     const bool no_body =
         !tunnel_ && (head.framing == http::BodyFraming::kNone ||
@@ -144,10 +165,13 @@ class Http2DownstreamConnection::Stream final : public SessionTransport,
   HttpSession* session_ = nullptr;
   http::Http1Parser response_;
   http::H2OutBody body_;
-  std::string scratch_;
+  http::MessageHead head_;      // the request, for the session
+  http::HeaderList trailers_;   // the request's, for the session
+  std::string key_;             // a websocket's Sec-WebSocket-Key
   std::vector<http::HeaderField> fields_;
   char status_[4] = {};
-  bool request_chunked_ = false;
+  bool raw_request_ = false;    // websocket or CONNECT: bytes, not a body
+  bool end_delivered_ = false;  // the session has the whole request
   bool request_ended_ = false;
   bool response_submitted_ = false;
   bool response_complete_ = false;
@@ -202,6 +226,7 @@ void Http2DownstreamConnection::Start() {
     Stream* s = Acquire(1);
     s->response_.ExpectResponseTo(upgrade_->method);
     s->request_ended_ = true;
+    s->end_delivered_ = true;
     s->session_->Deliver(upgrade_->request);
     upgrade_.reset();
   }
@@ -373,17 +398,16 @@ void Http2DownstreamConnection::OnHeaders(int32_t stream_id,
                                           bool end_stream) {
   Stream* s = StreamOf(stream_id);
   if (s != nullptr) {
-    // Trailers: the last chunk carries them (a request with a
-    // content-length has no place for them in HTTP/1.1).
-    if (s->session_ != nullptr && s->request_chunked_ && !s->request_ended_) {
-      std::vector<http::HeaderField> trailers;
+    // Trailers end the request (kept when its body is chunked upstream).
+    if (s->session_ != nullptr && !s->request_ended_ && !s->end_delivered_) {
+      s->trailers_.Clear();
       for (const http::HeaderField& f : block.headers) {
-        if (!http::IsConnectionSpecific(f.name)) trailers.push_back(f);
+        if (!http::IsConnectionSpecific(f.name)) s->trailers_.Add(f.name, f.value);
       }
-      s->scratch_.clear();
-      http::AppendLastChunk(trailers, &s->scratch_);
-      s->request_ended_ = true;
-      s->session_->Deliver(s->scratch_);
+      s->end_delivered_ = true;
+      HttpSession* session = s->session_;
+      session->DeliverTrailers(s->trailers_);
+      session->DeliverEnd();
     }
     s->request_ended_ = true;
     return;
@@ -393,30 +417,36 @@ void Http2DownstreamConnection::OnHeaders(int32_t stream_id,
     return;
   }
   s = Acquire(stream_id);
-  s->scratch_.clear();
   // A websocket's HTTP/1.1 handshake needs a key; HTTP/2 has none (the
   // upstream's accept value is dropped on the way back, unchecked).
-  std::string key;
+  s->key_.clear();
   if (!block.protocol.empty()) {
     char key_bytes[16];
     for (int i = 0; i < 2; ++i) {
       uint64_t r = NextRandom(worker_->rng());
       std::memcpy(key_bytes + 8 * i, &r, 8);
     }
-    key = absl::Base64Escape(absl::string_view(key_bytes, 16));
+    s->key_ = absl::Base64Escape(absl::string_view(key_bytes, 16));
   }
-  if (!http::AppendH1Request(block, end_stream, key, &s->scratch_,
-                             &s->request_chunked_)) {
+  // The request goes to the session as its parser would have reported it:
+  // no HTTP/1.1 bytes in between.
+  if (!http::H1RequestHead(block, end_stream, s->key_, &s->head_)) {
     ++worker_->stats().downstream_h2_protocol_errors;
     codec_.ResetStream(stream_id, NGHTTP2_PROTOCOL_ERROR);
     return;
   }
-  s->response_.ExpectResponseTo(block.method == "CONNECT" &&
-                                        !block.protocol.empty()
-                                    ? std::string_view("GET")
-                                    : block.method);
+  s->raw_request_ = s->head_.upgrade || s->head_.connect;
+  s->response_.ExpectResponseTo(s->head_.connect ? std::string_view("CONNECT")
+                                                 : s->head_.method);
   s->request_ended_ = end_stream;
-  s->session_->Deliver(s->scratch_);
+  HttpSession* session = s->session_;
+  session->DeliverHead(s->head_);
+  // A head without a body is a whole request (the parser would complete it
+  // at once, a websocket's or CONNECT's too).
+  if (s->head_.framing == http::BodyFraming::kNone && s->session_ == session) {
+    s->end_delivered_ = true;
+    session->DeliverEnd();
+  }
 }
 
 void Http2DownstreamConnection::OnData(int32_t stream_id,
@@ -426,12 +456,12 @@ void Http2DownstreamConnection::OnData(int32_t stream_id,
     codec_.Consume(stream_id, data.size());
     return;
   }
-  if (s->request_chunked_) {
-    s->scratch_.clear();
-    http::AppendChunk(data, &s->scratch_);
-    s->session_->Deliver(s->scratch_);
-  } else {
-    s->session_->Deliver(data);
+  if (s->tunnel_) {
+    s->session_->Deliver(data);  // raw, to the endpoint
+  } else if (s->raw_request_) {
+    s->session_->HoldForTunnel(data);  // until the endpoint agrees
+  } else if (!s->end_delivered_) {
+    s->session_->DeliverBody(data);
   }
   if (s->wants_input_) {
     codec_.Consume(stream_id, data.size());
@@ -444,14 +474,14 @@ void Http2DownstreamConnection::OnEndStream(int32_t stream_id) {
   Stream* s = StreamOf(stream_id);
   if (s == nullptr || s->request_ended_) return;
   s->request_ended_ = true;
-  if (s->tunnel_ && s->session_ != nullptr) {
-    s->session_->Abort();  // the client closed its side of the websocket
+  if (s->session_ == nullptr) return;
+  if (s->raw_request_) {
+    s->session_->Abort();  // the client closed its side of the tunnel
     return;
   }
-  if (s->session_ != nullptr && s->request_chunked_) {
-    s->scratch_.clear();
-    http::AppendLastChunk({}, &s->scratch_);
-    s->session_->Deliver(s->scratch_);
+  if (!s->end_delivered_) {
+    s->end_delivered_ = true;
+    s->session_->DeliverEnd();
   }
 }
 

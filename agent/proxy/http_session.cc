@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 
 #include "absl/strings/escaping.h"
 #include "agent/http/http1_writer.h"
@@ -199,6 +200,30 @@ void HttpSession::Deliver(std::string_view bytes) {
   }
   in_.append(bytes);
   Consume();
+  if (!closed_) UpdateInterest();
+}
+
+void HttpSession::DeliverHead(const http::MessageHead& head) {
+  if (closed_) return;
+  last_activity_ = worker_->Now();
+  OnHeaders(head);
+  if (!closed_) UpdateInterest();
+}
+
+void HttpSession::DeliverBody(std::string_view data) {
+  if (closed_) return;
+  last_activity_ = worker_->Now();
+  OnBody(data);
+  if (!closed_) UpdateInterest();
+}
+
+void HttpSession::DeliverTrailers(const http::HeaderList& trailers) {
+  if (!closed_) OnTrailers(trailers);
+}
+
+void HttpSession::DeliverEnd() {
+  if (closed_) return;
+  OnMessageComplete();
   if (!closed_) UpdateInterest();
 }
 
@@ -398,6 +423,7 @@ void HttpSession::ResetExchange() {
   upstream_keep_alive_ = true;
   response_upgrade_ = false;
   outcome_pending_ = false;
+  direct_response_ = false;
   status_ = 0;
   last_failure_ = LocalReason::kConnectFailure;
   exchange_ = ExchangeCounters{};
@@ -867,8 +893,32 @@ void HttpSession::OnResponseHead(const http::MessageHead& head) {
     }
     fields_.push_back(f);
   }
-  std::optional<uint64_t> length;
   response_chunked_ = false;
+  if (transport_ != nullptr) {
+    // To the HTTP/2 stream as received: its framing, no hop-by-hop fields.
+    direct_response_ = true;
+    http::MessageHead& h = direct_head_;
+    h.status_code = status;
+    h.headers.Clear();
+    for (const http::HeaderField& f : fields_) h.headers.Add(f.name, f.value);
+    h.framing = head.framing == http::BodyFraming::kUntilClose
+                    ? http::BodyFraming::kChunked
+                    : head.framing;
+    h.content_length = head.content_length;
+    if (h.framing == http::BodyFraming::kContentLength) {
+      auto end = std::to_chars(length_digits_,
+                               length_digits_ + sizeof(length_digits_),
+                               head.content_length);
+      h.headers.Add("content-length",
+                    std::string_view(length_digits_, end.ptr - length_digits_));
+    }
+    h.upgrade = status == 101;
+    h.connect = request_connect_ && response_upgrade_ && status != 101;
+    if (close && !response_upgrade_) close_after_flush_ = true;
+    transport_->OnResponseHead(h);
+    return;
+  }
+  std::optional<uint64_t> length;
   switch (head.framing) {
     case http::BodyFraming::kContentLength:
       length = head.content_length;
@@ -905,6 +955,16 @@ void HttpSession::OnResponseBody(std::string_view data) {
   if (!response_started_ || data.empty()) return;
   exchange_.response_bytes += data.size();
   log_.ResponseBody(data.size());
+  if (direct_response_) {
+    last_activity_ = worker_->Now();
+    transport_->OnResponseBody(data);
+    if (closed_) return;
+    if (upstream_ != nullptr &&
+        DownstreamBacklog() > worker_->options().high_watermark) {
+      upstream_->SetReadPaused(true);
+    }
+    return;
+  }
   if (response_chunked_) {
     http::AppendChunk(data, &out_);
   } else {
@@ -930,6 +990,12 @@ void HttpSession::RecordPendingOutcome(std::optional<std::string_view> grpc) {
 
 void HttpSession::OnResponseTrailers(const http::HeaderList& trailers) {
   RecordPendingOutcome(trailers.Get("grpc-status"));
+  if (direct_response_) {
+    log_.ResponseTrailers(*snap_->config, trailers);
+    transport_->OnResponseTrailers(trailers);
+    response_trailers_done_ = true;
+    return;
+  }
   if (!response_started_ || !response_chunked_) return;
   log_.ResponseTrailers(*snap_->config, trailers);
   AppendLastChunkWithTrailers(trailers, &fields_, &out_);
@@ -945,6 +1011,7 @@ void HttpSession::OnResponseComplete() {
   }
   if (response_chunked_ && !response_trailers_done_)
     http::AppendLastChunk({}, &out_);
+  if (direct_response_) transport_->OnResponseComplete();
   Record(status_);
   if (upstream_ != nullptr) {
     upstream_->Detach(upstream_keep_alive_ && request_complete_);

@@ -38,6 +38,12 @@ class SessionTransport {
   virtual void OnSessionWantsInput(bool want) = 0;
   // The session closed itself and must not be used again.
   virtual void OnSessionClosed() = 0;
+  // An endpoint's response, passed on as the session received it (no
+  // HTTP/1.1 in between; the session's own replies come as bytes).
+  virtual void OnResponseHead(const http::MessageHead& head) = 0;
+  virtual void OnResponseBody(std::string_view data) = 0;
+  virtual void OnResponseTrailers(const http::HeaderList& trailers) = 0;
+  virtual void OnResponseComplete() = 0;
 };
 
 // One downstream HTTP/1.1 connection. Requests are served one at a time in
@@ -57,8 +63,17 @@ class HttpSession final : public WorkerObject,
   ~HttpSession() override;
 
   void Start();
-  // Transport mode: request bytes from the client.
+  // Transport mode: request bytes from the client (HTTP/1.1; a tunnel's
+  // raw bytes once it is one).
   void Deliver(std::string_view bytes);
+  // Transport mode, the request already parsed (an HTTP/2 stream's head
+  // translated, no bytes in between): what the parser would report.
+  void DeliverHead(const http::MessageHead& head);
+  void DeliverBody(std::string_view data);
+  void DeliverTrailers(const http::HeaderList& trailers);
+  void DeliverEnd();
+  // Bytes for a tunnel that is not up yet (sent once it is).
+  void HoldForTunnel(std::string_view bytes) { in_.append(bytes); }
   // Transport mode: the client caught up with the response.
   void OnTransportDrained();
   // Between exchanges, with nothing pending: may serve another stream.
@@ -209,6 +224,10 @@ class HttpSession final : public WorkerObject,
   bool upstream_keep_alive_ = true;
   bool response_upgrade_ = false;
   bool outcome_pending_ = false;  // gRPC: waiting for the trailers
+  // Transport mode: the response goes to the transport as parsed.
+  bool direct_response_ = false;
+  http::MessageHead direct_head_;  // capacity kept
+  char length_digits_[24] = {};
   int status_ = 0;
 
   std::vector<http::HeaderField> fields_;  // scratch, capacity kept

@@ -14,6 +14,10 @@ struct NvBuilder {
   std::vector<nghttp2_nv> nv;
   std::string lower;
 
+  static bool IsUniquePerRequest(std::string_view name) {
+    return name == "x-request-id" || name == "traceparent";
+  }
+
   static bool HasUpper(std::string_view name) {
     for (char c : name) {
       if (c >= 'A' && c <= 'Z') return true;
@@ -42,7 +46,10 @@ struct NvBuilder {
       v.namelen = f.name.size();
       v.value = reinterpret_cast<uint8_t*>(const_cast<char*>(f.value.data()));
       v.valuelen = f.value.size();
-      v.flags = NGHTTP2_NV_FLAG_NONE;
+      // Values unique to each request would only churn the peer's HPACK
+      // table (and ours), evicting the fields that do repeat.
+      v.flags = IsUniquePerRequest(f.name) ? NGHTTP2_NV_FLAG_NO_INDEX
+                                           : NGHTTP2_NV_FLAG_NONE;
       nv.push_back(v);
     }
   }

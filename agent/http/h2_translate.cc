@@ -85,7 +85,8 @@ bool AppendH1Request(const H2HeaderBlock& block, bool end_stream,
     out->append(f.name).append(": ").append(f.value).append("\r\n");
   if (head.framing == BodyFraming::kContentLength) {
     char digits[20];
-    auto d = std::to_chars(digits, digits + sizeof(digits), head.content_length);
+    auto d =
+        std::to_chars(digits, digits + sizeof(digits), head.content_length);
     out->append("content-length: ").append(digits, d.ptr).append("\r\n");
   } else if (head.framing == BodyFraming::kChunked) {
     out->append("transfer-encoding: chunked\r\n");

@@ -165,9 +165,9 @@ class Http2DownstreamConnection::Stream final : public SessionTransport,
   HttpSession* session_ = nullptr;
   http::Http1Parser response_;
   http::H2OutBody body_;
-  http::MessageHead head_;      // the request, for the session
-  http::HeaderList trailers_;   // the request's, for the session
-  std::string key_;             // a websocket's Sec-WebSocket-Key
+  http::MessageHead head_;     // the request, for the session
+  http::HeaderList trailers_;  // the request's, for the session
+  std::string key_;            // a websocket's Sec-WebSocket-Key
   std::vector<http::HeaderField> fields_;
   char status_[4] = {};
   bool raw_request_ = false;    // websocket or CONNECT: bytes, not a body
@@ -386,8 +386,8 @@ Http2DownstreamConnection::Stream* Http2DownstreamConnection::Acquire(
   return s;
 }
 
-void Http2DownstreamConnection::Release(Stream* s, int32_t stream_id) {
-  codec_.SetStreamData(stream_id, nullptr);
+void Http2DownstreamConnection::Release(Stream* s) {
+  // Only from OnStreamClose: nghttp2 forgets the stream, user data too.
   s->id_ = 0;
   --live_streams_;
   free_.push_back(s);
@@ -402,7 +402,8 @@ void Http2DownstreamConnection::OnHeaders(int32_t stream_id,
     if (s->session_ != nullptr && !s->request_ended_ && !s->end_delivered_) {
       s->trailers_.Clear();
       for (const http::HeaderField& f : block.headers) {
-        if (!http::IsConnectionSpecific(f.name)) s->trailers_.Add(f.name, f.value);
+        if (!http::IsConnectionSpecific(f.name))
+          s->trailers_.Add(f.name, f.value);
       }
       s->end_delivered_ = true;
       HttpSession* session = s->session_;
@@ -495,7 +496,7 @@ void Http2DownstreamConnection::OnStreamClose(int32_t stream_id,
     s->id_ = 0;  // nothing to reset any more
     session->Abort();
   }
-  Release(s, stream_id);
+  Release(s);
 }
 
 http::H2OutBody* Http2DownstreamConnection::BodyOf(int32_t stream_id) {

@@ -53,7 +53,7 @@ class Http2DownstreamConnection final : public WorkerObject, http::H2Visitor {
   void UpdateInterest();
   void Close();
   Stream* Acquire(int32_t stream_id);
-  void Release(Stream* s, int32_t stream_id);
+  void Release(Stream* s);
 
   // H2Visitor.
   void OnHeaders(int32_t stream_id, const http::H2HeaderBlock& block,

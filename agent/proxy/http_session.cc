@@ -906,9 +906,9 @@ void HttpSession::OnResponseHead(const http::MessageHead& head) {
                     : head.framing;
     h.content_length = head.content_length;
     if (h.framing == http::BodyFraming::kContentLength) {
-      auto end = std::to_chars(length_digits_,
-                               length_digits_ + sizeof(length_digits_),
-                               head.content_length);
+      auto end =
+          std::to_chars(length_digits_, length_digits_ + sizeof(length_digits_),
+                        head.content_length);
       h.headers.Add("content-length",
                     std::string_view(length_digits_, end.ptr - length_digits_));
     }

@@ -17,9 +17,6 @@ namespace {
 
 thread_local char read_scratch[64 * 1024];
 
-// Frames produced ahead of the socket: enough for a few full windows of
-// small streams, little enough that one connection cannot hoard memory.
-constexpr size_t kOutputBatch = 128 * 1024;
 // Between the shutdown notice and the final GOAWAY: streams the client
 // opened before it saw the notice still count.
 constexpr Millis kGoawayGrace{100};
@@ -197,9 +194,9 @@ Http2DownstreamConnection::Http2DownstreamConnection(Worker* worker,
     : Http2DownstreamConnection(worker, std::move(fd), std::move(info),
                                 std::string()) {
   upgrade_ = std::move(upgrade);
-  out_ =
+  out_.Append(
       "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n"
-      "Upgrade: h2c\r\n\r\n";
+      "Upgrade: h2c\r\n\r\n");
 }
 
 Http2DownstreamConnection::~Http2DownstreamConnection() = default;
@@ -275,45 +272,23 @@ void Http2DownstreamConnection::OnReadable() {
 void Http2DownstreamConnection::Flush() {
   if (closed_ || in_flush_) return;
   in_flush_ = true;
-  while (true) {
-    if (out_.size() - out_off_ < kOutputBatch / 2) {
-      if (out_off_ > 0) {
-        out_.erase(0, out_off_);
-        out_off_ = 0;
-      }
-      if (!codec_.Produce(&out_, kOutputBatch)) {
-        in_flush_ = false;
-        Close();
-        return;
-      }
-    }
-    if (out_off_ == out_.size()) break;
-    ssize_t n = ::send(fd_.get(), out_.data() + out_off_,
-                       out_.size() - out_off_, MSG_NOSIGNAL);
-    if (n < 0) {
-      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
-      in_flush_ = false;
-      Close();
-      return;
-    }
-    worker_->stats().bytes_sent += static_cast<uint64_t>(n);
-    out_off_ += static_cast<size_t>(n);
-  }
+  const bool ok = out_.Flush(&codec_, fd_.get(), &worker_->stats().bytes_sent);
   in_flush_ = false;
-  if (out_off_ == out_.size()) {
-    out_.clear();
-    out_off_ = 0;
-    if (codec_.Finished() || (goaway_sent_ && live_streams_ == 0)) {
-      Close();
-      return;
-    }
+  if (!ok) {
+    Close();
+    return;
+  }
+  if (!out_.pending() &&
+      (codec_.Finished() || (goaway_sent_ && live_streams_ == 0))) {
+    Close();
+    return;
   }
   UpdateInterest();
 }
 
 void Http2DownstreamConnection::UpdateInterest() {
   uint32_t want = EPOLLIN;
-  if (out_off_ < out_.size()) want |= EPOLLOUT;
+  if (out_.pending()) want |= EPOLLOUT;
   if (want != interest_) {
     interest_ = want;
     (void)worker_->loop()->Modify(fd_.get(), want);

@@ -7,6 +7,7 @@
 
 #include "agent/http/h2_codec.h"
 #include "agent/net/unique_fd.h"
+#include "agent/proxy/h2_output.h"
 #include "agent/proxy/http_session.h"
 #include "agent/proxy/worker.h"
 
@@ -72,8 +73,7 @@ class Http2DownstreamConnection final : public WorkerObject, http::H2Visitor {
   http::H2Codec codec_;
   std::string in_;  // the bytes the sniffing session read
   std::optional<Http1Upgrade> upgrade_;
-  std::string out_;
-  size_t out_off_ = 0;
+  H2Output out_;
   uint32_t interest_ = 0;
   bool in_flush_ = false;
   bool draining_ = false;

@@ -16,7 +16,6 @@ namespace {
 
 thread_local char read_scratch[64 * 1024];
 
-constexpr size_t kOutputBatch = 128 * 1024;
 // Streams per connection even when the peer allows more: past this a new
 // connection spreads the load over the endpoint's accept queue and cores.
 constexpr uint32_t kMaxStreamsPerConnection = 256;
@@ -240,40 +239,18 @@ void Http2UpstreamConnection::OnReadable() {
 void Http2UpstreamConnection::Flush() {
   if (closed_ || !connected_ || in_flush_) return;
   in_flush_ = true;
-  while (true) {
-    if (out_.size() - out_off_ < kOutputBatch / 2) {
-      if (out_off_ > 0) {
-        out_.erase(0, out_off_);
-        out_off_ = 0;
-      }
-      if (!codec_.Produce(&out_, kOutputBatch)) {
-        in_flush_ = false;
-        Close();
-        return;
-      }
-    }
-    if (out_off_ == out_.size()) break;
-    ssize_t n = ::send(fd_.get(), out_.data() + out_off_,
-                       out_.size() - out_off_, MSG_NOSIGNAL);
-    if (n < 0) {
-      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
-      in_flush_ = false;
-      Close();
-      return;
-    }
-    out_off_ += static_cast<size_t>(n);
-  }
+  const bool ok = out_.Flush(&codec_, fd_.get(), nullptr);
   in_flush_ = false;
-  if (out_off_ == out_.size()) {
-    out_.clear();
-    out_off_ = 0;
+  if (!ok) {
+    Close();
+    return;
   }
   UpdateInterest();
 }
 
 void Http2UpstreamConnection::UpdateInterest() {
   uint32_t want = connected_ ? EPOLLIN : EPOLLOUT;
-  if (connected_ && out_off_ < out_.size()) want |= EPOLLOUT;
+  if (connected_ && out_.pending()) want |= EPOLLOUT;
   if (want != interest_) {
     interest_ = want;
     (void)worker_->loop()->Modify(fd_.get(), want);

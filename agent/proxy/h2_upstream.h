@@ -8,6 +8,7 @@
 #include "agent/http/http1_parser.h"
 #include "agent/net/socket.h"
 #include "agent/net/unique_fd.h"
+#include "agent/proxy/h2_output.h"
 #include "agent/proxy/upstream.h"
 #include "agent/proxy/worker.h"
 
@@ -112,8 +113,7 @@ class Http2UpstreamConnection final : public WorkerObject, http::H2Visitor {
   const EndpointKey key_;
   ClusterPool* const pool_;
   http::H2Codec codec_;
-  std::string out_;
-  size_t out_off_ = 0;
+  H2Output out_;
   uint32_t interest_ = 0;
   bool connected_ = false;
   bool in_flush_ = false;

@@ -183,7 +183,7 @@ Http2DownstreamConnection::Http2DownstreamConnection(Worker* worker,
                                                      std::string read_ahead)
     : worker_(worker),
       fd_(std::move(fd)),
-      info_(std::move(info)),
+      info_(info),
       codec_(http::H2Codec::Role::kServer, this),
       in_(std::move(read_ahead)) {}
 
@@ -191,8 +191,7 @@ Http2DownstreamConnection::Http2DownstreamConnection(Worker* worker,
                                                      net::UniqueFd fd,
                                                      ConnectionInfo info,
                                                      Http1Upgrade upgrade)
-    : Http2DownstreamConnection(worker, std::move(fd), std::move(info),
-                                std::string()) {
+    : Http2DownstreamConnection(worker, std::move(fd), info, std::string()) {
   upgrade_ = std::move(upgrade);
   out_.Append(
       "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n"

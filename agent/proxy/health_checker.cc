@@ -258,7 +258,7 @@ void HealthChecker::ReadHttp2(Probe* p) {
   if (policy_.protocol == model::PortProtocol::kGrpc) {
     // The message after its 5-byte prefix.
     ok = ok && p->grpc_status == "0" && p->response.size() >= 7 &&
-         std::string_view(p->response).substr(5, 2) == kServing;
+         std::string_view{p->response}.substr(5, 2) == kServing;
   }
   Finish(p, ok);
 }

@@ -1145,7 +1145,7 @@ void HttpSession::StartTunnel() {
     // after the request head go first, then both ways unparsed.
     stream_tunnel_ = true;
     if (in_off_ < in_.size()) {
-      upstream_->Send(std::string_view(in_).substr(in_off_));
+      upstream_->Send(std::string_view{in_}.substr(in_off_));
       in_.clear();
       in_off_ = 0;
     }

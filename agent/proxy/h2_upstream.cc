@@ -25,15 +25,15 @@ constexpr uint32_t kMaxStreamsPerConnection = 256;
 // ---- Http2UpstreamStream ----
 
 Http2UpstreamStream::Http2UpstreamStream(Http2UpstreamConnection* conn)
-    : conn_(conn), request_(http::Http1Parser::Mode::kRequest, this) {}
+    : conn_(conn) {}
 
 void Http2UpstreamStream::Attach(UpstreamCallbacks* cb, ClusterPool* requests) {
   cb_ = cb;
   request_pool_ = requests;
   ++request_pool_->requests;
   ++conn_->worker_->endpoint(conn_->key_).active;
-  request_.Reset();
   body_.Clear();
+  has_body_ = false;
   id_ = 0;
   head_request_ = false;
   response_started_ = false;
@@ -56,22 +56,12 @@ UpstreamCallbacks* Http2UpstreamStream::EndExchange() {
   return cb;
 }
 
-void Http2UpstreamStream::Send(std::string_view bytes) {
+void Http2UpstreamStream::SendHead(std::span<const http::HeaderField> fields,
+                                   bool has_body) {
   if (cb_ == nullptr) return;
-  request_.Feed(bytes);
-  if (request_.has_error()) {
-    // Our own HTTP/1.1 did not parse: a bug, not the endpoint's fault.
-    LOG_EVERY_N(ERROR, 100)
-        << "HTTP/2 upstream: request translation: " << request_.status();
-    if (id_ > 0) conn_->codec_.ResetStream(id_, NGHTTP2_INTERNAL_ERROR);
-  }
+  has_body_ = has_body;
+  id_ = conn_->codec_.SubmitRequest(fields, has_body ? &body_ : nullptr);
   conn_->worker_->QueueFlush(conn_);
-}
-
-void Http2UpstreamStream::OnHeaders(const http::MessageHead& head) {
-  http::H2RequestFields(head, &fields_);
-  const bool has_body = head.framing != http::BodyFraming::kNone;
-  id_ = conn_->codec_.SubmitRequest(fields_, has_body ? &body_ : nullptr);
   if (id_ > 0) {
     conn_->codec_.SetStreamData(id_, this);
     return;
@@ -84,28 +74,20 @@ void Http2UpstreamStream::OnHeaders(const http::MessageHead& head) {
   if (cb != nullptr) cb->OnUpstreamFailure(UpstreamFailure::kReset);
 }
 
-void Http2UpstreamStream::OnBody(std::string_view data) {
-  if (id_ <= 0) return;
-  body_.data.append(data);
+void Http2UpstreamStream::Send(std::string_view bytes) {
+  if (cb_ == nullptr || id_ <= 0 || !has_body_ || bytes.empty()) return;
+  body_.data.append(bytes);
   conn_->codec_.ResumeData(id_, &body_);
+  conn_->worker_->QueueFlush(conn_);
 }
 
-void Http2UpstreamStream::OnTrailers(const http::HeaderList& trailers) {
-  for (const http::HeaderField& f : trailers) {
-    if (http::IsConnectionSpecific(f.name)) continue;
-    std::string name(f.name);
-    for (char& c : name) {
-      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
-    }
-    body_.trailers.emplace_back(std::move(name), std::string(f.value));
-  }
-}
-
-void Http2UpstreamStream::OnMessageComplete() {
-  request_.Pause();  // one request per stream
-  if (id_ <= 0) return;
+void Http2UpstreamStream::EndRequest(
+    std::span<const std::pair<std::string, std::string>> trailers) {
+  if (cb_ == nullptr || id_ <= 0 || !has_body_ || body_.end) return;
+  body_.trailers.assign(trailers.begin(), trailers.end());
   body_.end = true;
   conn_->codec_.ResumeData(id_, &body_);
+  conn_->worker_->QueueFlush(conn_);
 }
 
 void Http2UpstreamStream::SetReadPaused(bool paused) {
@@ -122,7 +104,7 @@ void Http2UpstreamStream::Detach(bool /*reuse*/) {
   EndExchange();
   if (id_ > 0) {
     // Unfinished either way: the endpoint may stop (the stream is free).
-    if (!response_done_ || !body_.end || body_.pending() > 0)
+    if (!response_done_ || (has_body_ && (!body_.end || body_.pending() > 0)))
       conn_->codec_.ResetStream(id_, NGHTTP2_CANCEL);
     if (unconsumed_ > 0) conn_->codec_.Consume(id_, unconsumed_);
     conn_->codec_.SetStreamData(id_, nullptr);

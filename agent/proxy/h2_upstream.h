@@ -16,17 +16,22 @@ namespace nodemesh::proxy {
 
 class Http2UpstreamConnection;
 
-// One exchange's stream on an HTTP/2 connection to an endpoint. The
-// exchange sends HTTP/1.1 request bytes (what it sends an HTTP/1.1
-// endpoint); the stream parses them into HEADERS, DATA and trailers, and
-// hands the response back as the HTTP/1.1 parser would.
-class Http2UpstreamStream final : public Upstream, http::Http1Visitor {
+// One exchange's stream on an HTTP/2 connection to an endpoint: the
+// request arrives as fields, body bytes and an end (HEADERS, DATA,
+// trailers), and the response goes back as the HTTP/1.1 parser would
+// report it.
+class Http2UpstreamStream final : public Upstream {
  public:
   explicit Http2UpstreamStream(Http2UpstreamConnection* conn);
 
   // Upstream.
   void Attach(UpstreamCallbacks* cb, ClusterPool* requests) override;
+  // The request body (unframed).
   void Send(std::string_view bytes) override;
+  void SendHead(std::span<const http::HeaderField> fields,
+                bool has_body) override;
+  void EndRequest(
+      std::span<const std::pair<std::string, std::string>> trailers) override;
   void ExpectResponseTo(std::string_view method) override {
     head_request_ = method == "HEAD";
   }
@@ -37,24 +42,17 @@ class Http2UpstreamStream final : public Upstream, http::Http1Visitor {
  private:
   friend class Http2UpstreamConnection;
 
-  // Http1Visitor: the request.
-  void OnHeaders(const http::MessageHead& head) override;
-  void OnBody(std::string_view data) override;
-  void OnTrailers(const http::HeaderList& trailers) override;
-  void OnMessageComplete() override;
-
   // Ends the exchange's accounting and returns who it was.
   UpstreamCallbacks* EndExchange();
 
   Http2UpstreamConnection* const conn_;
-  http::Http1Parser request_;
   UpstreamCallbacks* cb_ = nullptr;
   ClusterPool* request_pool_ = nullptr;
   int32_t id_ = 0;  // 0: not submitted yet
   http::H2OutBody body_;
-  std::vector<http::HeaderField> fields_;
   http::MessageHead head_;  // the response, as the exchange expects it
   bool head_request_ = false;
+  bool has_body_ = false;
   bool response_started_ = false;
   bool response_done_ = false;
   bool read_paused_ = false;

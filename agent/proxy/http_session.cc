@@ -424,6 +424,8 @@ void HttpSession::ResetExchange() {
   response_upgrade_ = false;
   outcome_pending_ = false;
   direct_response_ = false;
+  upstream_h2_ = false;
+  request_trailers_.clear();
   status_ = 0;
   last_failure_ = LocalReason::kConnectFailure;
   exchange_ = ExchangeCounters{};
@@ -550,8 +552,29 @@ bool HttpSession::Route(const http::MessageHead& head) {
   }
   idle_timeout_ =
       compile::TighterTimeout(route_->idle_timeout, cluster.idle_timeout);
+  // http2 and grpc listeners get HTTP/2; an upgrade or CONNECT needs the
+  // HTTP/1.1 connection a tunnel is made of.
+  upstream_h2_ = (cluster.protocol == model::PortProtocol::kHttp2 ||
+                  cluster.protocol == model::PortProtocol::kGrpc) &&
+                 !request_upgrade_;
   BuildUpstreamHead(head, authority);
   return true;
+}
+
+void HttpSession::AddUpstreamField(std::string_view name,
+                                   std::string_view value) {
+  if (!upstream_h2_) {
+    tx_.append(name).append(": ").append(value).append("\r\n");
+    return;
+  }
+  UpstreamFieldAt at;
+  at.name = static_cast<uint32_t>(h2_head_.size());
+  at.name_len = static_cast<uint32_t>(name.size());
+  h2_head_.append(name);
+  at.value = static_cast<uint32_t>(h2_head_.size());
+  at.value_len = static_cast<uint32_t>(value.size());
+  h2_head_.append(value);
+  h2_fields_at_.push_back(at);
 }
 
 void HttpSession::BuildUpstreamHead(const http::MessageHead& head,
@@ -567,14 +590,20 @@ void HttpSession::BuildUpstreamHead(const http::MessageHead& head,
     target =
         slash == target.npos ? std::string_view("/") : target.substr(slash);
   }
-  tx_.append(head.method).append(" ").append(target).append(" HTTP/1.1\r\n");
-  tx_.append("host: ");
-  if (rewrite_host_) {
-    tx_.append(vhost_->virtual_service);
+  const std::string_view host =
+      rewrite_host_ ? std::string_view(vhost_->virtual_service) : authority;
+  if (upstream_h2_) {
+    // An HTTP/2 endpoint: the head as fields (tx_ keeps only the body).
+    h2_head_.clear();
+    h2_fields_at_.clear();
+    AddUpstreamField(":method", head.method);
+    AddUpstreamField(":scheme", "http");
+    AddUpstreamField(":authority", host);
+    AddUpstreamField(":path", target);
   } else {
-    tx_.append(authority);
+    tx_.append(head.method).append(" ").append(target);
+    tx_.append(" HTTP/1.1\r\nhost: ").append(host).append("\r\n");
   }
-  tx_.append("\r\n");
   xff_.clear();
   request_id_.clear();
   traceparent_.clear();
@@ -602,12 +631,12 @@ void HttpSession::BuildUpstreamHead(const http::MessageHead& head,
       continue;
     }
     if (http::EqualsIgnoreCase(f.name, "x-forwarded-proto")) has_proto = true;
-    tx_.append(f.name).append(": ").append(f.value).append("\r\n");
+    AddUpstreamField(f.name, f.value);
   }
   if (!xff_.empty()) xff_.append(", ");
   xff_.append(peer_ip_);
-  tx_.append("x-forwarded-for: ").append(xff_).append("\r\n");
-  if (!has_proto) tx_.append("x-forwarded-proto: http\r\n");
+  AddUpstreamField("x-forwarded-for", xff_);
+  if (!has_proto) AddUpstreamField("x-forwarded-proto", "http");
   if (request_id_.empty()) {
     // A version 4 UUID from the worker's generator: no syscall, no lock.
     uint64_t a = NextRandom(worker_->rng());
@@ -624,7 +653,7 @@ void HttpSession::BuildUpstreamHead(const http::MessageHead& head,
     request_id_.push_back('-');
     AppendHex(b, 12, &request_id_);
   }
-  tx_.append("x-request-id: ").append(request_id_).append("\r\n");
+  AddUpstreamField("x-request-id", request_id_);
   // W3C Trace Context: a request without one valid traceparent starts a
   // trace here (version 00, random ids, not sampled), so the upstream and
   // the access log can correlate; tracestate passes through unchanged.
@@ -634,13 +663,20 @@ void HttpSession::BuildUpstreamHead(const http::MessageHead& head,
     uint64_t lo = NextRandom(worker_->rng());
     http::AppendTraceparent(hi, lo, NextRandom(worker_->rng()), &traceparent_);
   }
-  tx_.append("traceparent: ").append(traceparent_).append("\r\n");
+  AddUpstreamField("traceparent", traceparent_);
   if (head.framing == http::BodyFraming::kContentLength) {
-    tx_.append("content-length: ");
-    tx_.append(std::to_string(head.content_length));
-    tx_.append("\r\n");
-  } else if (request_chunked_) {
+    char digits[24];
+    auto end =
+        std::to_chars(digits, digits + sizeof(digits), head.content_length);
+    AddUpstreamField("content-length",
+                     std::string_view(digits, end.ptr - digits));
+  } else if (request_chunked_ && !upstream_h2_) {
     tx_.append("transfer-encoding: chunked\r\n");
+  }
+  if (upstream_h2_) {
+    // gRPC servers require it; HTTP/1.1 hops drop it (hop-by-hop).
+    if (request_grpc_) AddUpstreamField("te", "trailers");
+    return;
   }
   if (request_upgrade_ && !head.connect) {
     tx_.append("connection: upgrade\r\nupgrade: ")
@@ -673,7 +709,7 @@ void HttpSession::OnBody(std::string_view data) {
   log_.RequestBody(data.size());
   if (state_ != State::kForwarding || data.empty()) return;
   exchange_.request_bytes += data.size();
-  if (request_chunked_) {
+  if (request_chunked_ && !upstream_h2_) {
     frame_.clear();
     http::AppendChunk(data, &frame_);
     SendToUpstream(frame_);
@@ -684,6 +720,21 @@ void HttpSession::OnBody(std::string_view data) {
 
 void HttpSession::OnTrailers(const http::HeaderList& trailers) {
   if (state_ != State::kForwarding || !request_chunked_) return;
+  if (upstream_h2_) {
+    // Kept for every attempt: they go out when the request ends.
+    for (const http::HeaderField& f : trailers) {
+      if (IsFramingField(f.name) || http::EqualsIgnoreCase(f.name, "host") ||
+          http::IsHopByHopHeader(f.name)) {
+        continue;
+      }
+      std::string name(f.name);
+      for (char& c : name) {
+        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
+      }
+      request_trailers_.emplace_back(std::move(name), std::string(f.value));
+    }
+    return;
+  }
   frame_.clear();
   AppendLastChunkWithTrailers(trailers, &fields_, &frame_);
   SendToUpstream(frame_);
@@ -699,7 +750,9 @@ void HttpSession::OnMessageComplete() {
     return;
   }
   if (state_ != State::kForwarding) return;
-  if (request_chunked_) {
+  if (upstream_h2_) {
+    if (upstream_ != nullptr) upstream_->EndRequest(request_trailers_);
+  } else if (request_chunked_) {
     frame_.clear();
     http::AppendLastChunk({}, &frame_);
     SendToUpstream(frame_);
@@ -722,13 +775,7 @@ void HttpSession::StartAttempt() {
     return;
   }
   AcquireFailure failure = AcquireFailure::kNone;
-  // http2 and grpc listeners get HTTP/2; an upgrade or CONNECT needs the
-  // HTTP/1.1 connection a tunnel is made of.
-  const model::PortProtocol protocol =
-      snap_->config->clusters[target_->cluster].protocol;
-  if ((protocol == model::PortProtocol::kHttp2 ||
-       protocol == model::PortProtocol::kGrpc) &&
-      !request_upgrade_) {
+  if (upstream_h2_) {
     upstream_ = worker_->AcquireHttp2Upstream(*ep, pool_, &failure);
   } else {
     upstream_ = worker_->AcquireUpstream(*ep, pool_, &failure);
@@ -777,7 +824,22 @@ void HttpSession::StartAttempt() {
   ++worker_->stats().upstream_rq_total;
   upstream_->Attach(this, pool_);
   upstream_->ExpectResponseTo(method_);
-  upstream_->Send(tx_);
+  if (upstream_h2_) {
+    // The head as fields, the body held so far, and the end if it came.
+    h2_fields_.clear();
+    for (const UpstreamFieldAt& at : h2_fields_at_) {
+      h2_fields_.push_back(
+          {std::string_view(h2_head_).substr(at.name, at.name_len),
+           std::string_view(h2_head_).substr(at.value, at.value_len)});
+    }
+    Upstream* up = upstream_;
+    up->SendHead(h2_fields_, request_has_body_);
+    if (upstream_ == up && !tx_.empty()) up->Send(tx_);
+    if (upstream_ == up && request_complete_ && request_has_body_)
+      up->EndRequest(request_trailers_);
+  } else {
+    upstream_->Send(tx_);
+  }
   try_deadline_ = route_->retry.per_try_timeout.count() > 0
                       ? worker_->Now() + route_->retry.per_try_timeout
                       : Clock::time_point::max();

@@ -130,6 +130,9 @@ class HttpSession final : public WorkerObject,
   bool Route(const http::MessageHead& head);
   void BuildUpstreamHead(const http::MessageHead& head,
                          std::string_view authority);
+  // One field of the upstream request head: a line of tx_ for HTTP/1.1,
+  // a field of h2_head_ for HTTP/2.
+  void AddUpstreamField(std::string_view name, std::string_view value);
   void SendToUpstream(std::string_view framed);
   void StartAttempt();
   bool CanRetry() const;
@@ -208,7 +211,18 @@ class HttpSession final : public WorkerObject,
   Clock::time_point deadline_ = Clock::time_point::max();
   Clock::time_point try_deadline_ = Clock::time_point::max();
 
-  std::string tx_;  // request head + framed body: the retry buffer
+  // The retry buffer: for HTTP/1.1 the request head and framed body, for
+  // HTTP/2 the body only (the head is h2_head_, the trailers
+  // request_trailers_).
+  std::string tx_;
+  bool upstream_h2_ = false;  // the target's listener is http2 or grpc
+  struct UpstreamFieldAt {
+    uint32_t name, name_len, value, value_len;
+  };
+  std::string h2_head_;  // names and values, capacity kept
+  std::vector<UpstreamFieldAt> h2_fields_at_;
+  std::vector<http::HeaderField> h2_fields_;  // views, made per attempt
+  std::vector<std::pair<std::string, std::string>> request_trailers_;
   bool replay_ok_ = true;
   std::string frame_;  // scratch for re-chunking
   uint32_t attempts_ = 0;

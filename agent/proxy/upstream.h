@@ -1,7 +1,9 @@
 #pragma once
 
+#include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "agent/http/http1_parser.h"
 #include "agent/net/socket.h"
@@ -51,6 +53,12 @@ class Upstream {
   virtual void Detach(bool reuse) = 0;
   // Request bytes queued, not yet written.
   virtual size_t pending_output() const = 0;
+  // HTTP/2 streams: the request head as fields (pseudo-header fields
+  // first), then its body through Send (unframed), then its end.
+  virtual void SendHead(std::span<const http::HeaderField> /*fields*/,
+                        bool /*has_body*/) {}
+  virtual void EndRequest(
+      std::span<const std::pair<std::string, std::string>> /*trailers*/) {}
   // The HTTP/1.1 connection that can become a tunnel; null for a stream.
   virtual UpstreamConnection* connection() { return nullptr; }
 };

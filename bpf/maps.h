@@ -123,6 +123,45 @@ struct {
   __uint(pinning, LIBBPF_PIN_BY_NAME);
 } nm_sock_pairs SEC(".maps");
 
+/* Inbound enforcement: the listening ports of workloads whose virtual node
+ * listener has tls mode STRICT or PERMISSIVE.
+ * key nm_inbound_key (the socket's cgroup id, its port) -> nm_inbound.
+ * Written by the agent (compiled from the model and the local workloads);
+ * read by the cgroup_skb ingress program. A port with no entry passes. */
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 65536);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __type(key, struct nm_inbound_key);
+  __type(value, struct nm_inbound);
+  __uint(pinning, LIBBPF_PIN_BY_NAME);
+} nm_inbound SEC(".maps");
+
+/* Per-CPU counters of connections into enforced listeners.
+ * key nm_inbound_ctr_key (workload id, mode) -> nm_inbound_ctr.
+ * Written by the ingress program; read by the agent for /metrics. */
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+  __uint(max_entries, 16384);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __type(key, struct nm_inbound_ctr_key);
+  __type(value, struct nm_inbound_ctr);
+  __uint(pinning, LIBBPF_PIN_BY_NAME);
+} nm_inbound_ctr SEC(".maps");
+
+/* SYNs the ingress program refused lately, so a client's retransmissions
+ * count as one refused connection.
+ * key nm_refused_syn (source, ports, sequence number) -> 1.
+ * Written and read by the ingress program only; LRU: old entries simply
+ * fall out. */
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, 16384);
+  __type(key, struct nm_refused_syn);
+  __type(value, __u8);
+  __uint(pinning, LIBBPF_PIN_BY_NAME);
+} nm_refused_syns SEC(".maps");
+
 /* Settings that may differ between agent runs (ports, splicing, mark).
  * key 0 -> nm_config. Written by each starting agent; read by every program.
  * Zeroed (no agent has configured it): programs do nothing. */

@@ -22,7 +22,9 @@
 
 /* Default SO_MARK on the agent's own sockets. connect/sendmsg programs never
  * rewrite a socket carrying it: a second guard against redirect loops beside
- * the cgroup placement (the agent lives outside --cgroup_root). */
+ * the cgroup placement (the agent lives outside --cgroup_root). The ingress
+ * program admits a connection into a STRICT listener only when its SYN
+ * carries it (nm_config.agent_mark). */
 #define NM_DEFAULT_AGENT_MARK 0x4e4d0001
 
 /* getsockopt(SOL_IP, NM_SO_PEER_WORKLOAD) on a socket the proxy accepted
@@ -185,6 +187,53 @@ struct nm_config {
   __u8 sockmap;        /* 1: splice local socket pairs with sk_msg */
   __u8 pad[3];
   __u32 agent_mark; /* SO_MARK of the agent's own sockets */
+};
+
+/* Inbound modes in nm_inbound: a virtual node listener's tls.mode. A port
+ * with no entry (DISABLED, no tls) is left alone. */
+enum nm_inbound_mode {
+  /* Only the agent may connect: a SYN without the agent's mark is dropped. */
+  NM_INBOUND_STRICT = 1,
+  /* Anyone may connect; direct connections are counted apart. */
+  NM_INBOUND_PERMISSIVE = 2,
+};
+
+/* nm_inbound key: a listening socket of a workload. */
+struct nm_inbound_key {
+  __u64 cgroup_id; /* the listening socket's cgroup (the workload's) */
+  __u16 port;      /* HOST order: the socket's local (listener) port */
+  __u16 pad[3];
+};
+
+/* nm_inbound value. */
+struct nm_inbound {
+  __u8 mode; /* enum nm_inbound_mode */
+  __u8 pad[3];
+  __u32 workload_id; /* the workload's virtual node; keys nm_inbound_ctr */
+};
+
+/* nm_inbound_ctr key and per-CPU value: connections into a workload's
+ * STRICT or PERMISSIVE listeners, by how they came. */
+struct nm_inbound_ctr_key {
+  __u32 workload_id;
+  __u32 mode; /* enum nm_inbound_mode */
+};
+
+struct nm_inbound_ctr {
+  __u64 via_agent;       /* SYNs that carried the agent's mark: admitted */
+  __u64 direct_admitted; /* PERMISSIVE: SYNs without it, admitted */
+  __u64 direct_refused;  /* STRICT: connections without it, dropped (a
+                            retransmitted SYN is not counted again) */
+};
+
+/* nm_refused_syns key: a refused SYN, so that its retransmissions are not
+ * counted as new connections. The initial sequence number tells a new
+ * connection on the same ports from a retransmission. */
+struct nm_refused_syn {
+  __u8 saddr[16]; /* network order, v4-mapped */
+  __u32 seq;      /* network order: the SYN's sequence number */
+  __u16 sport;    /* network order */
+  __u16 dport;    /* network order */
 };
 
 /* nm_layout: what the pins hold (one entry, key 0). */

@@ -27,7 +27,8 @@ absl::Status Errno(const std::string& what, int err) {
 
 // Where each program attaches. Loop avoidance: connect/sendmsg/recvmsg only
 // under the workloads' root; getsockopt only on the agent; sockops on both
-// (both ends of a local leg must be seen).
+// (both ends of a local leg must be seen). Inbound enforcement (ingress) on
+// the workloads' root: it judges packets for the workloads' listeners.
 enum class AttachPoint { kCgroupRoot, kAgentCgroup, kSockHash };
 
 struct Attachment {
@@ -47,6 +48,7 @@ constexpr Attachment kAttachments[] = {
     {"nm_sockops", AttachPoint::kCgroupRoot},
     {"nm_sockops", AttachPoint::kAgentCgroup},
     {"nm_getsockopt", AttachPoint::kAgentCgroup},
+    {"nm_ingress", AttachPoint::kCgroupRoot},
     {"nm_sk_msg", AttachPoint::kSockHash},
 };
 
@@ -253,6 +255,7 @@ absl::Status Datapath::CheckKernel() {
       {BPF_PROG_TYPE_SOCK_OPS, "sock_ops"},
       {BPF_PROG_TYPE_SK_MSG, "sk_msg"},
       {BPF_PROG_TYPE_CGROUP_SOCKOPT, "cgroup_sockopt"},
+      {BPF_PROG_TYPE_CGROUP_SKB, "cgroup_skb"},
   };
   for (const auto& p : prog_types)
     if (libbpf_probe_bpf_prog_type(p.type, nullptr) != 1)

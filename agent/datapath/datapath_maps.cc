@@ -24,9 +24,10 @@ absl::Status MapError(const std::string& what, const std::string& map,
 
 const std::vector<std::string>& PinnedMapNames() {
   static const std::vector<std::string> names = {
-      "nm_services",   "nm_backends", "nm_workloads", "nm_policy",
-      "nm_counters",   "nm_stats",    "nm_sock_meta", "nm_orig_by_peer",
-      "nm_sock_pairs", "nm_config",   "nm_layout"};
+      "nm_services",    "nm_backends",    "nm_workloads", "nm_policy",
+      "nm_counters",    "nm_stats",       "nm_sock_meta", "nm_orig_by_peer",
+      "nm_sock_pairs",  "nm_config",      "nm_layout",    "nm_inbound",
+      "nm_inbound_ctr", "nm_refused_syns"};
   return names;
 }
 
@@ -211,6 +212,48 @@ absl::Status DatapathMaps::DeletePolicy(uint32_t workload_id,
   if (bpf_map_delete_elem(fd("nm_policy"), &key) != 0 && errno != ENOENT)
     return MapError("deleting policy", "nm_policy", errno);
   return absl::OkStatus();
+}
+
+absl::Status DatapathMaps::UpsertInbound(const nm_inbound_key& key,
+                                         const nm_inbound& value) {
+  if (bpf_map_update_elem(fd("nm_inbound"), &key, &value, BPF_ANY) != 0)
+    return MapError("writing inbound port", "nm_inbound", errno);
+  return absl::OkStatus();
+}
+
+absl::Status DatapathMaps::DeleteInbound(const nm_inbound_key& key) {
+  if (bpf_map_delete_elem(fd("nm_inbound"), &key) != 0 && errno != ENOENT)
+    return MapError("deleting inbound port", "nm_inbound", errno);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::optional<nm_inbound>> DatapathMaps::LookupInbound(
+    const nm_inbound_key& key) const {
+  nm_inbound value{};
+  if (bpf_map_lookup_elem(fd("nm_inbound"), &key, &value) == 0) return value;
+  if (errno == ENOENT) return std::nullopt;
+  return MapError("reading inbound port", "nm_inbound", errno);
+}
+
+absl::StatusOr<std::map<std::pair<uint32_t, uint32_t>, InboundTotals>>
+DatapathMaps::ReadInboundCounters() const {
+  std::map<std::pair<uint32_t, uint32_t>, InboundTotals> out;
+  std::vector<nm_inbound_ctr> per_cpu(num_cpus_);
+  nm_inbound_ctr_key key{}, next{};
+  const void* prev = nullptr;
+  while (bpf_map_get_next_key(fd("nm_inbound_ctr"), prev, &next) == 0) {
+    key = next;
+    prev = &key;
+    if (bpf_map_lookup_elem(fd("nm_inbound_ctr"), &key, per_cpu.data()) != 0)
+      continue;  // deleted between the two calls
+    InboundTotals& t = out[{key.workload_id, key.mode}];
+    for (const auto& c : per_cpu) {
+      t.via_agent += c.via_agent;
+      t.direct_admitted += c.direct_admitted;
+      t.direct_refused += c.direct_refused;
+    }
+  }
+  return out;
 }
 
 absl::StatusOr<std::pair<int, bpf_map_info>> DatapathMaps::Info(

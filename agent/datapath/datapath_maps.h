@@ -39,6 +39,11 @@ struct CounterTotals {
            bytes = 0;
 };
 
+// Sum over CPUs of one (workload, mode) inbound counter set.
+struct InboundTotals {
+  uint64_t via_agent = 0, direct_admitted = 0, direct_refused = 0;
+};
+
 // Typed access to the pinned maps of one pin dir, by path: the agent, the
 // tests and nodemeshctl all go through here, never through raw fds.
 class DatapathMaps {
@@ -65,6 +70,16 @@ class DatapathMaps {
   absl::Status SetPolicy(uint32_t workload_id, uint32_t service_id,
                          nm_policy_verdict verdict);
   absl::Status DeletePolicy(uint32_t workload_id, uint32_t service_id);
+
+  // Inbound enforcement: one listening port of one workload cgroup.
+  absl::Status UpsertInbound(const nm_inbound_key& key,
+                             const nm_inbound& value);
+  absl::Status DeleteInbound(const nm_inbound_key& key);
+  absl::StatusOr<std::optional<nm_inbound>> LookupInbound(
+      const nm_inbound_key& key) const;
+  // By (workload id, enum nm_inbound_mode).
+  absl::StatusOr<std::map<std::pair<uint32_t, uint32_t>, InboundTotals>>
+  ReadInboundCounters() const;
 
   // Every key of a hash map, as raw bytes of its key size (a starting agent
   // reconciles what an earlier one left pinned).

@@ -93,8 +93,9 @@ nlohmann::json DatapathStatsJson(const Datapath& datapath) {
                                {"splice_redirects", t.redirects},
                                {"splice_bytes", t.bytes}});
   }
-  for (const char* map : {"nm_services", "nm_backends", "nm_workloads",
-                          "nm_policy", "nm_orig_by_peer", "nm_sock_pairs"})
+  for (const char* map :
+       {"nm_services", "nm_backends", "nm_workloads", "nm_policy",
+        "nm_orig_by_peer", "nm_sock_pairs", "nm_inbound"})
     if (auto n = datapath.maps().CountEntries(map); n.ok())
       j["map_entries"][map] = *n;
   return j;

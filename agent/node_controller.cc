@@ -38,7 +38,8 @@ NodeController::NodeController(net::EventLoop* loop, const AgentConfig& config,
       proxy_(proxy),
       registry_(
           workload::RegistryOptions{config.state_dir, config.cgroup_root}),
-      writer_(&datapath->maps()) {}
+      writer_(&datapath->maps()),
+      inbound_(&datapath->maps(), &registry_) {}
 
 absl::Status NodeController::Start(
     std::shared_ptr<const model::Snapshot> first) {
@@ -120,6 +121,7 @@ void NodeController::Recompile() {
   for (const std::string& w : warnings_) LOG(WARNING) << "service map: " << w;
   if (auto s = writer_.Apply(contents); !s.ok())
     LOG(ERROR) << "service map not fully written: " << s.message();
+  inbound_.Sync(*snapshot_);
   dns_names_ = contents.dns_names.size();
   if (dns_) dns_->SetNames(std::move(contents.dns_names));
 }
@@ -311,6 +313,7 @@ void NodeController::RenderMetrics(stats::PrometheusText* out) const {
   out->Family("nodemesh_service_map_write_errors_total", "counter",
               "Map writes that failed (the datapath keeps the old entry)");
   out->Sample("nodemesh_service_map_write_errors_total", {}, c.errors);
+  inbound_.RenderMetrics(out);
   if (dns_) {
     const dns::DnsStats& d = dns_->stats();
     out->Family("nodemesh_dns_queries_total", "counter",

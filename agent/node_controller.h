@@ -8,6 +8,7 @@
 #include "absl/status/status.h"
 #include "agent/admin/admin_server.h"
 #include "agent/agent_config.h"
+#include "agent/compile/inbound_policy_writer.h"
 #include "agent/compile/service_map_writer.h"
 #include "agent/datapath/datapath.h"
 #include "agent/dns/dns_server.h"
@@ -66,6 +67,7 @@ class NodeController {
   std::unique_ptr<dns::VipAllocator> vips_;
   std::unique_ptr<dns::DnsServer> dns_;
   compile::ServiceMapWriter writer_;
+  compile::InboundPolicyWriter inbound_;
   std::shared_ptr<const model::Snapshot> snapshot_;
   std::vector<std::string> warnings_;
   int64_t declared_mtime_ = -1;

@@ -23,17 +23,6 @@ bool AttributesMatch(
   return true;
 }
 
-// The port a workload serves a listener port on: the listener's own when
-// the workload lists it (or lists none), else the workload's single port.
-std::optional<uint16_t> WorkloadPort(const workload::Workload& w,
-                                     uint16_t listener_port) {
-  if (w.ports.empty() ||
-      std::find(w.ports.begin(), w.ports.end(), listener_port) != w.ports.end())
-    return listener_port;
-  if (w.ports.size() == 1) return w.ports[0];
-  return std::nullopt;
-}
-
 nm_backend ToBackend(const net::SocketAddress& a) {
   datapath::ServiceAddress sa = datapath::ServiceAddress::From(a);
   nm_backend b{};
@@ -52,6 +41,15 @@ bool DropAll(const model::Snapshot& snap, const std::string& mesh) {
 }
 
 }  // namespace
+
+std::optional<uint16_t> WorkloadPort(const workload::Workload& w,
+                                     uint16_t listener_port) {
+  if (w.ports.empty() ||
+      std::find(w.ports.begin(), w.ports.end(), listener_port) != w.ports.end())
+    return listener_port;
+  if (w.ports.size() == 1) return w.ports[0];
+  return std::nullopt;
+}
 
 absl::flat_hash_map<std::string, const model::AwsCloudMapServiceDiscovery*>
 CloudMapIndex(const ProxyConfig& config) {

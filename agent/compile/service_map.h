@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -22,6 +23,11 @@
 #include "nodemesh/abi.h"
 
 namespace nodemesh::compile {
+
+// The port a workload serves a listener port on: the listener's own when
+// the workload lists it (or lists none), else the workload's single port.
+std::optional<uint16_t> WorkloadPort(const workload::Workload& w,
+                                     uint16_t listener_port);
 
 // An endpoint of a cluster from the workload registry.
 struct RegisteredEndpoint {

@@ -1,9 +1,12 @@
-/* Drives the datapath's pure decision helpers (bpf/addr.h, bpf/policy.h)
- * with BPF_PROG_TEST_RUN: the same code the hooks inline, run by the kernel
- * on inputs the test chooses. A syscall program needs no socket or cgroup. */
+/* Drives the datapath's pure decision helpers (bpf/addr.h, bpf/policy.h,
+ * bpf/inbound.h) with BPF_PROG_TEST_RUN: the same code the hooks inline, run
+ * by the kernel on inputs the test chooses. A syscall program needs no
+ * socket or cgroup; the inbound helpers read packets, so a cgroup_skb
+ * program runs them on a packet the test builds. */
 // clang-format off
 #include "kernel.h"
 #include "addr.h"
+#include "inbound.h"
 #include "policy.h"
 #include "decisions_test.h"
 // clang-format on
@@ -18,6 +21,24 @@ int nm_test_decisions(struct nm_decision_case *c) {
   c->allows_service = egress_allows_service(c->workload_flags, c->verdict);
   c->allows_other = egress_allows_other(c->workload_flags, loopback);
   return 0;
+}
+
+struct nm_inbound_case inbound_case;
+
+SEC("cgroup_skb/ingress")
+int nm_test_inbound(struct __sk_buff *skb) {
+  struct nm_inbound_case *c = &inbound_case;
+  struct nm_tcp_head h = {};
+  int parsed = read_tcp_head(skb, &h);
+  c->parsed = parsed;
+  c->attempt = inbound_is_attempt(parsed, h.flags);
+  c->flags = h.flags;
+  __builtin_memcpy(c->saddr, h.id.saddr, sizeof(c->saddr));
+  c->sport = h.id.sport;
+  c->dport = h.id.dport;
+  c->seq = h.id.seq;
+  c->verdict = inbound_verdict(c->mode, skb->mark, c->agent_mark);
+  return c->verdict == NM_INBOUND_DIRECT_REFUSE ? NM_SKB_DROP : NM_SKB_PASS;
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -20,4 +20,21 @@ struct nm_decision_case {
   __u32 is_mapped_v4;
 };
 
+/* One inbound case: the packet is the test run's data, its mark the
+ * __sk_buff's; the rest goes through the object's global `inbound_case`. */
+struct nm_inbound_case {
+  /* inputs */
+  __u32 mode;       /* enum nm_inbound_mode of the listener's entry */
+  __u32 agent_mark; /* nm_config.agent_mark */
+  /* outputs */
+  __u32 verdict; /* enum nm_inbound_verdict (bpf/inbound.h) */
+  __u32 parsed;  /* read_tcp_head() */
+  __u32 attempt; /* inbound_is_attempt() */
+  __u32 flags;   /* TCP flags read */
+  __u8 saddr[16];
+  __u16 sport; /* network order */
+  __u16 dport; /* network order */
+  __u32 seq;   /* network order */
+};
+
 #endif /* NODEMESH_TESTS_BPF_DECISIONS_TEST_H_ */

@@ -106,7 +106,7 @@ TEST_F(AgentLifecycleTest, StopLeavesDatapathWorkingAndRestartAdoptsIt) {
             (std::set<std::string>{"nm_connect4", "nm_connect6", "nm_sendmsg4",
                                    "nm_sendmsg6", "nm_recvmsg4", "nm_recvmsg6",
                                    "nm_getpeername4", "nm_getpeername6",
-                                   "nm_sockops"}));
+                                   "nm_sockops", "nm_ingress"}));
   EXPECT_EQ(AttachedPrograms(agent_cgroup()),
             (std::set<std::string>{"nm_sockops", "nm_getsockopt"}));
   EXPECT_TRUE(AttachedPrograms(Cgroup2Mount()).empty());
@@ -166,7 +166,7 @@ TEST_F(AgentLifecycleTest, StopLeavesDatapathWorkingAndRestartAdoptsIt) {
   ASSERT_TRUE(svc.ok());
   EXPECT_FALSE(svc->has_value());
   EXPECT_TRUE(PingPong(conn2.get(), 'd'));
-  EXPECT_EQ(AttachedPrograms(workloads()).size(), 9u);
+  EXPECT_EQ(AttachedPrograms(workloads()).size(), 10u);
   EXPECT_EQ(second.Terminate(), 0);
 
   // Decommissioning: nothing attached, nothing pinned.

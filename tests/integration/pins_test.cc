@@ -75,8 +75,8 @@ TEST(PinsTest, SecondLoaderAdoptsPinsAndKeepsContents) {
       RunCommand("bpftool -j cgroup show " + dp.workloads().path());
   auto progs = nlohmann::json::parse(tree, nullptr, false);
   ASSERT_TRUE(progs.is_array()) << tree;
-  EXPECT_EQ(progs.size(), 9u) << tree;  // connect, sendmsg, recvmsg,
-                                        // getpeername x2, sockops
+  EXPECT_EQ(progs.size(), 10u) << tree;  // connect, sendmsg, recvmsg,
+                                         // getpeername x2, sockops, ingress
 }
 
 }  // namespace

@@ -24,6 +24,7 @@
 #include "agent/net/socket.h"
 #include "agent/net/unique_fd.h"
 #include "agent/node_controller.h"
+#include "agent/node_identities.h"
 #include "agent/proxy/proxy.h"
 #include "agent/stats/process_metrics.h"
 #include "glog/logging.h"
@@ -104,7 +105,14 @@ void RegisterAdminEndpoints(admin::AdminServer* server,
                             const model::ModelSource* model,
                             const proxy::Proxy* proxy,
                             const NodeController* node,
+                            const NodeIdentities* identities,
                             const AgentConfig* config) {
+  server->Handle("GET", "/certs", [identities](const AdminRequest&) {
+    if (identities == nullptr)
+      return JsonResponse(
+          200, {{"certificates", nlohmann::json::array()}, {"rotations", 0}});
+    return JsonResponse(200, identities->Json());
+  });
   server->Handle("GET", "/healthz", [](const AdminRequest&) {
     return AdminResponse{200, "text/plain", "ok\n"};
   });
@@ -140,7 +148,8 @@ void RegisterAdminEndpoints(admin::AdminServer* server,
                          model::ConfigDumpJson(*model->current())};
   });
   server->Handle(
-      "GET", "/metrics", [dp, model, proxy, node](const AdminRequest&) {
+      "GET", "/metrics",
+      [dp, model, proxy, node, identities](const AdminRequest&) {
         stats::PrometheusText text;
         auto namer = [node](uint32_t wid, uint32_t sid) {
           return node->CounterLabels(wid, sid);
@@ -151,6 +160,7 @@ void RegisterAdminEndpoints(admin::AdminServer* server,
         RenderModelMetrics(*model, &text);
         proxy->RenderMetrics(&text);
         node->RenderMetrics(&text);
+        if (identities != nullptr) identities->RenderMetrics(&text);
         stats::RenderProcessMetrics(&text);
         return AdminResponse{200, "text/plain; version=0.0.4", text.Take()};
       });
@@ -222,10 +232,20 @@ absl::Status Agent::Run() {
                                        ? proxy::LbPolicy::kRoundRobin
                                        : proxy::LbPolicy::kLeastRequest;
   proxy_options.compile.gateways = config_.gateways;
+  auto identities = NodeIdentities::Create(config_);
+  if (!identities.ok()) return identities.status();
+  if (*identities != nullptr) {
+    proxy_options.worker.tunnel_port = config_.tunnel_port;
+    proxy_options.worker.identities = (*identities)->store();
+    proxy_options.worker.ca_trust = (*identities)->trust();
+  }
   proxy::Proxy proxy(loop->get(), proxy_options);
   if (auto s = proxy.Start(*model.current()); !s.ok()) return s;
   NodeController node(loop->get(), config_, dp->get(), &proxy);
+  if (*identities != nullptr)
+    node.SetTls((*identities)->store(), (*identities)->trust());
   if (auto s = node.Start(model.current()); !s.ok()) return s;
+  if (*identities != nullptr) (*identities)->StartRotation(loop->get());
   model.Subscribe(
       [&proxy, &node](const std::shared_ptr<const model::Snapshot>& snap) {
         proxy.Update(*snap);
@@ -234,7 +254,7 @@ absl::Status Agent::Run() {
   admin::AdminServer admin_server(loop->get());
   admin::AdminServer control_server(loop->get());
   RegisterAdminEndpoints(&admin_server, dp->get(), &model, &proxy, &node,
-                         &config_);
+                         identities->get(), &config_);
   node.RegisterEndpoints(&admin_server, &control_server);
   {
     std::error_code ec;

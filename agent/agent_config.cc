@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/time.h"
 #include "agent/datapath/kernel_fs.h"
 #include "gflags/gflags.h"
 
@@ -76,6 +77,23 @@ DEFINE_bool(cleanup, false,
 DEFINE_int32(drain_seconds, 5,
              "On SIGTERM, how long to wait for in-flight requests");
 
+DEFINE_int32(tunnel_port, 15008,
+             "Port of the mutual-TLS tunnel other nodes' agents connect to "
+             "(HTTP/2 CONNECT, the HBONE convention); 0: none");
+DEFINE_string(trust_domain, "cluster.local",
+              "SPIFFE trust domain of the identities this node mints "
+              "(spiffe://<trust domain>/ns/<mesh>/vn/<virtual node>)");
+DEFINE_string(ca_bundle, "",
+              "PEM file of the mesh's root CAs: every tunnel peer must chain "
+              "to one");
+DEFINE_string(signing_cert, "",
+              "PEM file of this node's intermediate CA certificate (further "
+              "intermediates may follow): it signs the workloads' leaves");
+DEFINE_string(signing_key, "", "PEM file of --signing_cert's private key");
+DEFINE_string(cert_lifetime, "24h",
+              "Lifetime of minted leaf certificates (e.g. 24h, 90m, 30s); "
+              "each is renewed at half its life");
+
 namespace nodemesh {
 namespace {}  // namespace
 
@@ -138,6 +156,34 @@ absl::StatusOr<AgentConfig> AgentConfigFromFlags() {
   c.lb_policy = FLAGS_lb_policy;
   c.cleanup = FLAGS_cleanup;
   c.drain_seconds = FLAGS_drain_seconds;
+  if (FLAGS_tunnel_port < 0 || FLAGS_tunnel_port > 65535)
+    return absl::InvalidArgumentError(
+        absl::StrCat("--tunnel_port=", FLAGS_tunnel_port,
+                     " is not a port (0 turns it off)"));
+  c.tunnel_port = static_cast<uint16_t>(FLAGS_tunnel_port);
+  c.trust_domain = FLAGS_trust_domain;
+  if (c.trust_domain.empty() ||
+      c.trust_domain.find_first_of("/:") != std::string::npos)
+    return absl::InvalidArgumentError(
+        "--trust_domain=" + FLAGS_trust_domain +
+        ": a SPIFFE trust domain is a name such as cluster.local");
+  c.ca_bundle = FLAGS_ca_bundle;
+  c.signing_cert = FLAGS_signing_cert;
+  c.signing_key = FLAGS_signing_key;
+  const bool any =
+      !c.ca_bundle.empty() || !c.signing_cert.empty() || !c.signing_key.empty();
+  const bool all =
+      !c.ca_bundle.empty() && !c.signing_cert.empty() && !c.signing_key.empty();
+  if (any && !all)
+    return absl::InvalidArgumentError(
+        "--ca_bundle, --signing_cert and --signing_key go together: give all "
+        "three (or none: no identities, no tunnel)");
+  absl::Duration lifetime;
+  if (!absl::ParseDuration(FLAGS_cert_lifetime, &lifetime) ||
+      lifetime < absl::Seconds(2))
+    return absl::InvalidArgumentError("--cert_lifetime=" + FLAGS_cert_lifetime +
+                                      ": a duration of at least 2s, e.g. 24h");
+  c.cert_lifetime_seconds = absl::ToInt64Seconds(lifetime);
   return c;
 }
 

@@ -33,6 +33,13 @@ struct AgentConfig {
   std::string lb_policy = "least_request";
   bool cleanup = false;
   int drain_seconds = 5;
+  // The tunnel between nodes and the identities it carries.
+  uint16_t tunnel_port = 15008;
+  std::string trust_domain = "cluster.local";
+  std::string ca_bundle;     // the mesh's roots (PEM)
+  std::string signing_cert;  // this node's intermediate CA (PEM)
+  std::string signing_key;
+  int64_t cert_lifetime_seconds = 24 * 3600;
 };
 
 // Reads the flags (gflags must have parsed argv already).

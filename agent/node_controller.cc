@@ -124,6 +124,33 @@ void NodeController::Recompile() {
   inbound_.Sync(*snapshot_);
   dns_names_ = contents.dns_names.size();
   if (dns_) dns_->SetNames(std::move(contents.dns_names));
+  RecompileTunnel();
+}
+
+void NodeController::RecompileTunnel() {
+  if (snapshot_ == nullptr || proxy_->config() == nullptr) return;
+  compile::TunnelInputs in;
+  in.snapshot = snapshot_.get();
+  in.proxy = proxy_->config().get();
+  in.workloads = &registry_.workloads();
+  in.nodes = &nodes_;
+  in.node_name = config_.node_name;
+  in.trust_domain = config_.trust_domain;
+  in.ca_trust = ca_trust_;
+  in.node_id = [this](const std::string& mesh, const std::string& vn) {
+    return registry_.VirtualNodeId(mesh, vn);
+  };
+  std::vector<std::string> warnings;
+  auto tunnel = compile::CompileTunnelConfig(in, &warnings);
+  if (warnings != tunnel_warnings_) {
+    for (const std::string& w : warnings) LOG(WARNING) << "tunnel: " << w;
+    tunnel_warnings_ = std::move(warnings);
+  }
+  if (identities_ != nullptr) {
+    if (auto s = identities_->SetIdentities(tunnel->identities); !s.ok())
+      LOG(ERROR) << "identities: " << s.message();
+  }
+  proxy_->SetTunnel(std::move(tunnel));
 }
 
 void NodeController::SyncPodNamespaces() {
@@ -174,7 +201,36 @@ std::vector<uint16_t> NodeController::ListenerPorts(
   return ports;
 }
 
+void NodeController::PollNodes() {
+  std::string path = config_.config_dir + "/cluster/nodes.json";
+  struct stat st {};
+  int64_t mtime =
+      ::stat(path.c_str(), &st) == 0
+          ? int64_t{st.st_mtim.tv_sec} * 1000000000 + st.st_mtim.tv_nsec
+          : 0;
+  if (mtime == nodes_mtime_) return;
+  nodes_mtime_ = mtime;
+  std::vector<compile::ClusterNode> nodes;
+  if (mtime != 0) {
+    std::ifstream in(path);
+    std::stringstream text;
+    text << in.rdbuf();
+    auto j = nlohmann::json::parse(text.str(), nullptr, false);
+    auto parsed = compile::ParseClusterNodes(j);
+    if (!parsed.ok()) {
+      LOG(ERROR) << path << ": " << parsed.status().message()
+                 << "; keeping the last good one";
+      return;
+    }
+    nodes = std::move(*parsed);
+  }
+  LOG(INFO) << "cluster: " << nodes.size() << " nodes from " << path;
+  nodes_ = std::move(nodes);
+  RecompileTunnel();
+}
+
 void NodeController::PollDeclared() {
+  PollNodes();
   std::string path = config_.config_dir + "/cluster/workloads.json";
   struct stat st {};
   int64_t mtime =

@@ -10,6 +10,7 @@
 #include "agent/agent_config.h"
 #include "agent/compile/inbound_policy_writer.h"
 #include "agent/compile/service_map_writer.h"
+#include "agent/compile/tunnel_config.h"
 #include "agent/datapath/datapath.h"
 #include "agent/dns/dns_server.h"
 #include "agent/dns/vip_allocator.h"
@@ -48,12 +49,21 @@ class NodeController {
   stats::Labels CounterLabels(uint32_t workload_id, uint32_t service_id) const;
   nlohmann::json StatsJson() const;
   const workload::WorkloadRegistry& registry() const { return registry_; }
+  // Identities to mint for local workloads and the mesh's roots (before
+  // Start; null without --signing_cert).
+  void SetTls(tls::IdentityStore* identities, X509_STORE* ca_trust) {
+    identities_ = identities;
+    ca_trust_ = ca_trust;
+  }
 
  private:
   void Recompile();
   // Listeners and DNS sockets inside the namespaces of pod-style workloads.
   void SyncPodNamespaces();
   void PollDeclared();
+  void PollNodes();
+  // The tunnel's tables (remote endpoints, identities, authorization).
+  void RecompileTunnel();
   std::vector<uint16_t> ListenerPorts(const std::string& mesh,
                                       const std::string& vn) const;
   admin::AdminResponse PostWorkload(const admin::AdminRequest& req);
@@ -75,6 +85,12 @@ class NodeController {
   size_t dns_names_ = 0;
   bool draining_ = false;
   std::set<std::string> dns_pods_;
+  // The cluster: cluster/nodes.json, its mtime, the tunnel tables.
+  std::vector<compile::ClusterNode> nodes_;
+  int64_t nodes_mtime_ = -1;
+  tls::IdentityStore* identities_ = nullptr;
+  X509_STORE* ca_trust_ = nullptr;
+  std::vector<std::string> tunnel_warnings_;
 };
 
 }  // namespace nodemesh

@@ -117,11 +117,11 @@ void Http2UpstreamStream::Detach(bool /*reuse*/) {
 
 Http2UpstreamConnection::Http2UpstreamConnection(
     Worker* worker, net::UniqueFd fd, const net::SocketAddress& endpoint,
-    ClusterPool* pool)
+    ClusterPool* pool, const std::string* via)
     : worker_(worker),
       fd_(std::move(fd)),
       endpoint_(endpoint),
-      key_(KeyOf(endpoint)),
+      key_(KeyWithVia(endpoint, via)),
       pool_(pool),
       codec_(http::H2Codec::Role::kClient, this) {
   worker_->ConnectionOpened(pool_);

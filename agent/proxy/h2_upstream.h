@@ -65,8 +65,8 @@ class Http2UpstreamConnection final : public WorkerObject, http::H2Visitor {
  public:
   // Counted in `pool` (its cluster's connectionPool) while open.
   Http2UpstreamConnection(Worker* worker, net::UniqueFd fd,
-                          const net::SocketAddress& endpoint,
-                          ClusterPool* pool);
+                          const net::SocketAddress& endpoint, ClusterPool* pool,
+                          const std::string* via = nullptr);
   ~Http2UpstreamConnection() override;
 
   void Start();

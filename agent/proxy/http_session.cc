@@ -775,10 +775,12 @@ void HttpSession::StartAttempt() {
     return;
   }
   AcquireFailure failure = AcquireFailure::kNone;
+  const std::string* caller = worker_->CallerIdentity(
+      info_.source_workload, info_.outbound ? nullptr : source_);
   if (upstream_h2_) {
-    upstream_ = worker_->AcquireHttp2Upstream(*ep, pool_, &failure);
+    upstream_ = worker_->AcquireHttp2Upstream(*ep, pool_, &failure, caller);
   } else {
-    upstream_ = worker_->AcquireUpstream(*ep, pool_, &failure);
+    upstream_ = worker_->AcquireUpstream(*ep, pool_, &failure, caller);
   }
   if (upstream_ == nullptr) {
     switch (failure) {

@@ -72,6 +72,7 @@ void Proxy::Republish() {
   if (config_ == nullptr) return;
   auto snap = std::make_shared<ProxySnapshot>();
   snap->config = config_;
+  snap->tunnel = tunnel_;
   snap->endpoints.reserve(queries_.size());
   for (const DnsQuery& q : queries_) {
     snap->endpoints.push_back(q.hostname.empty() ? nullptr
@@ -144,7 +145,18 @@ void Proxy::SyncHealth(ProxySnapshot* snap) {
           main_loop_, *c.health_check, c.port, options_.worker.socket_mark,
           [this] { RepublishSoon(); });
     }
-    if (h.checker != nullptr) h.checker->SetEndpoints(eps);
+    if (h.checker != nullptr) {
+      // The node that runs an endpoint checks it (App Mesh's checks ran in
+      // the endpoint's own Envoy); a remote one is never dialled here.
+      if (tunnel_ != nullptr && !tunnel_->remote.empty()) {
+        std::vector<net::SocketAddress> local;
+        for (const auto& a : eps)
+          if (!tunnel_->remote.contains(a.ToString())) local.push_back(a);
+        h.checker->SetEndpoints(local);
+      } else {
+        h.checker->SetEndpoints(eps);
+      }
+    }
     std::shared_ptr<std::vector<uint8_t>> mask;
     for (size_t j = 0; j < keys.size(); ++j) {
       if (HealthOf(c.name, keys[j]) == EndpointHealth::kHealthy) continue;
@@ -357,6 +369,51 @@ constexpr ScalarStat kScalarStats[] = {
      &WorkerStats::access_log_open_errors},
 };
 
+void RenderTunnelMetrics(const TunnelCounters& t, stats::PrometheusText* out) {
+  out->Family("nodemesh_tunnel_connections_total", "counter",
+              "Mutual-TLS tunnel connections between nodes, opened to other "
+              "nodes (out) and accepted from them (in), handshake done");
+  out->Sample("nodemesh_tunnel_connections_total", {{"direction", "out"}},
+              t.connections_out);
+  out->Sample("nodemesh_tunnel_connections_total", {{"direction", "in"}},
+              t.connections_in);
+  out->Family("nodemesh_tunnel_streams_total", "counter",
+              "CONNECT streams through the tunnel: opened for local callers "
+              "(out), delivered to local endpoints (in)");
+  out->Sample("nodemesh_tunnel_streams_total", {{"direction", "out"}},
+              t.streams_out);
+  out->Sample("nodemesh_tunnel_streams_total", {{"direction", "in"}},
+              t.streams_in);
+  out->Family("nodemesh_tunnel_bytes_total", "counter",
+              "TLS payload bytes through the tunnel (HTTP/2 frames)");
+  out->Sample("nodemesh_tunnel_bytes_total", {{"direction", "out"}},
+              t.bytes_out);
+  out->Sample("nodemesh_tunnel_bytes_total", {{"direction", "in"}}, t.bytes_in);
+  out->Family("nodemesh_tunnel_refused_total", "counter",
+              "Tunnel handshakes and streams refused, by reason (the log "
+              "names both identities)");
+  for (size_t i = 0; i < t.refused.size(); ++i)
+    out->Sample(
+        "nodemesh_tunnel_refused_total",
+        {{"reason",
+          std::string(TunnelRefusalName(static_cast<TunnelRefusal>(i)))}},
+        t.refused[i]);
+}
+
+nlohmann::json TunnelStatsJson(const TunnelCounters& t) {
+  nlohmann::json refused = nlohmann::json::object();
+  for (size_t i = 0; i < t.refused.size(); ++i)
+    refused[std::string(TunnelRefusalName(static_cast<TunnelRefusal>(i)))] =
+        t.refused[i];
+  return {{"connections_out", t.connections_out},
+          {"connections_in", t.connections_in},
+          {"streams_out", t.streams_out},
+          {"streams_in", t.streams_in},
+          {"bytes_out", t.bytes_out},
+          {"bytes_in", t.bytes_in},
+          {"refused", refused}};
+}
+
 stats::Labels RouteLabelSet(const WorkerStats::TargetKey& key) {
   const compile::RouteLabels& l = *key.second;
   return {{"mesh", l.mesh},
@@ -383,6 +440,7 @@ void Proxy::RenderMetrics(stats::PrometheusText* out) const {
         {{"reason", std::string(ReasonToken(static_cast<LocalReason>(i)))}},
         s.local_replies[i]);
   }
+  RenderTunnelMetrics(s.tunnel, out);
   out->Family("nodemesh_requests_total", "counter",
               "HTTP requests by route target and response code");
   for (const auto& [key, n] : s.requests) {
@@ -571,6 +629,7 @@ nlohmann::json Proxy::StatsJson() const {
   for (const ScalarStat& stat : kScalarStats)
     out[std::string(stat.name.substr(kMetricPrefix.size()))] = s.*stat.value;
   out["local_replies"] = local;
+  out["tunnel"] = TunnelStatsJson(s.tunnel);
   out["requests"] = routes;
   out["targets"] = targets;
   out["pools"] = pools;

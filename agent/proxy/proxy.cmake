@@ -4,6 +4,7 @@ add_library(nodemesh_proxy
   ${CMAKE_CURRENT_LIST_DIR}/endpoint_resolver.cc
   ${CMAKE_CURRENT_LIST_DIR}/h2_downstream.cc
   ${CMAKE_CURRENT_LIST_DIR}/h2_upstream.cc
+  ${CMAKE_CURRENT_LIST_DIR}/hbone_connection.cc
   ${CMAKE_CURRENT_LIST_DIR}/health_checker.cc
   ${CMAKE_CURRENT_LIST_DIR}/http_access_log.cc
   ${CMAKE_CURRENT_LIST_DIR}/http_session.cc
@@ -11,6 +12,7 @@ add_library(nodemesh_proxy
   ${CMAKE_CURRENT_LIST_DIR}/proxy.cc
   ${CMAKE_CURRENT_LIST_DIR}/proxy_stats.cc
   ${CMAKE_CURRENT_LIST_DIR}/tcp_session.cc
+  ${CMAKE_CURRENT_LIST_DIR}/tunnel_pool.cc
   ${CMAKE_CURRENT_LIST_DIR}/upstream.cc
   ${CMAKE_CURRENT_LIST_DIR}/worker.cc)
 target_link_libraries(nodemesh_proxy

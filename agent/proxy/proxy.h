@@ -41,6 +41,11 @@ class Proxy {
     registry_ = registry;
   }
   void WorkloadsChanged() { Republish(); }
+  // The cross-node tables (main thread): published with the endpoints.
+  void SetTunnel(std::shared_ptr<const compile::TunnelConfig> tunnel) {
+    tunnel_ = std::move(tunnel);
+    Republish();
+  }
 
   absl::Status Start(const model::Snapshot& first);
   // The network namespaces of pod-style workloads: in each, every worker
@@ -91,6 +96,7 @@ class Proxy {
   compile::LabelInterner labels_;
   std::shared_ptr<const compile::ProxyConfig> config_;
   std::vector<DnsQuery> queries_;  // by cluster index
+  std::shared_ptr<const compile::TunnelConfig> tunnel_;
   std::shared_ptr<const ProxySnapshot> published_;
   std::vector<std::string> warnings_;
   std::unique_ptr<EndpointResolver> resolver_;

@@ -39,6 +39,52 @@ void PoolCounters::Merge(const PoolCounters& o) {
   pending += o.pending;
 }
 
+std::string_view TunnelRefusalName(TunnelRefusal r) {
+  switch (r) {
+    case TunnelRefusal::kUntrusted:
+      return "untrusted";
+    case TunnelRefusal::kExpired:
+      return "expired";
+    case TunnelRefusal::kNoCertificate:
+      return "no_certificate";
+    case TunnelRefusal::kPlaintext:
+      return "plaintext";
+    case TunnelRefusal::kHandshakeCut:
+      return "handshake_cut";
+    case TunnelRefusal::kHandshake:
+      return "handshake";
+    case TunnelRefusal::kServerIdentity:
+      return "server_identity";
+    case TunnelRefusal::kNotLocal:
+      return "not_local";
+    case TunnelRefusal::kWrongIdentity:
+      return "wrong_identity";
+    case TunnelRefusal::kValidation:
+      return "validation";
+    case TunnelRefusal::kNotABackend:
+      return "not_a_backend";
+    case TunnelRefusal::kBadRequest:
+      return "bad_request";
+    case TunnelRefusal::kEndpointConnect:
+      return "endpoint_connect";
+    case TunnelRefusal::kNoCredentials:
+      return "no_credentials";
+    case TunnelRefusal::kCount:
+      break;
+  }
+  return "unknown";
+}
+
+void TunnelCounters::Merge(const TunnelCounters& o) {
+  connections_out += o.connections_out;
+  connections_in += o.connections_in;
+  streams_out += o.streams_out;
+  streams_in += o.streams_in;
+  bytes_out += o.bytes_out;
+  bytes_in += o.bytes_in;
+  for (size_t i = 0; i < refused.size(); ++i) refused[i] += o.refused[i];
+}
+
 void WorkerStats::Merge(const WorkerStats& o) {
   downstream_cx_total += o.downstream_cx_total;
   downstream_cx_active += o.downstream_cx_active;
@@ -64,6 +110,7 @@ void WorkerStats::Merge(const WorkerStats& o) {
   access_log_open_errors += o.access_log_open_errors;
   for (size_t i = 0; i < local_replies.size(); ++i)
     local_replies[i] += o.local_replies[i];
+  tunnel.Merge(o.tunnel);
   for (const auto& [k, v] : o.requests) requests[k] += v;
   for (const auto& [k, v] : o.targets) targets[k].Merge(v);
   for (const auto& [k, v] : o.pools) pools[k].Merge(v);

@@ -7,6 +7,7 @@
 #include <array>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
@@ -57,6 +58,39 @@ struct PoolCounters {
   void Merge(const PoolCounters& other);
 };
 
+// Why the tunnel between nodes refused a connection or a stream (either
+// side; the label of nodemesh_tunnel_refused_total).
+enum class TunnelRefusal {
+  kUntrusted,        // the peer's chain does not lead to our roots
+  kExpired,          // the peer's certificate is expired (or not yet valid)
+  kNoCertificate,    // the client presented none
+  kPlaintext,        // not TLS at all
+  kHandshakeCut,     // the peer left before the handshake finished
+  kHandshake,        // any other handshake failure
+  kServerIdentity,   // the destination's certificate fails clientPolicy
+  kNotLocal,         // CONNECT to an address that is no local endpoint
+  kWrongIdentity,    // CONNECT to an endpoint of another identity than SNI
+  kValidation,       // the caller fails the listener's validation
+  kNotABackend,      // the caller's virtual node does not list the target
+  kBadRequest,       // not a CONNECT, or no authority
+  kEndpointConnect,  // the local endpoint refused the connection
+  kNoCredentials,    // no certificate for the caller (no CA configured)
+  kCount,
+};
+std::string_view TunnelRefusalName(TunnelRefusal r);
+
+struct TunnelCounters {
+  uint64_t connections_out = 0;  // TLS connections opened to other nodes
+  uint64_t connections_in = 0;   // accepted on the tunnel port
+  uint64_t streams_out = 0;      // CONNECT streams opened
+  uint64_t streams_in = 0;       // CONNECT streams delivered locally
+  uint64_t bytes_out = 0;        // TLS bytes written
+  uint64_t bytes_in = 0;         // TLS bytes read
+  std::array<uint64_t, static_cast<size_t>(TunnelRefusal::kCount)> refused{};
+  void Refuse(TunnelRefusal r) { ++refused[static_cast<size_t>(r)]; }
+  void Merge(const TunnelCounters& o);
+};
+
 struct WorkerStats {
   uint64_t downstream_cx_total = 0;
   uint64_t downstream_cx_active = 0;
@@ -82,6 +116,7 @@ struct WorkerStats {
   uint64_t access_log_open_errors = 0;
   std::array<uint64_t, static_cast<size_t>(LocalReason::kCount)>
       local_replies{};
+  TunnelCounters tunnel;
 
   // Requests by source virtual node, route target and response code; the
   // labels and source names are interned and outlive every config

@@ -130,7 +130,8 @@ void TcpSession::Connect() {
     ++attempts_;
     if (attempts_ > 1) ++worker_->stats().retries;
     tried_.push_back(*ep);
-    auto fd = worker_->ConnectUpstream(*ep);
+    auto fd = worker_->ConnectUpstream(
+        *ep, worker_->CallerIdentity(source_workload_, nullptr));
     if (!fd.ok()) {
       ++worker_->stats().upstream_cx_connect_fail;
       worker_->RecordOutcome(*snap_, target_->cluster, *ep, true);

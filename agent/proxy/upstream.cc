@@ -18,11 +18,12 @@ thread_local char read_scratch[64 * 1024];
 
 UpstreamConnection::UpstreamConnection(Worker* worker, net::UniqueFd fd,
                                        const net::SocketAddress& endpoint,
-                                       ClusterPool* pool)
+                                       ClusterPool* pool,
+                                       const std::string* via)
     : worker_(worker),
       fd_(std::move(fd)),
       endpoint_(endpoint),
-      key_(KeyOf(endpoint)),
+      key_(KeyWithVia(endpoint, via)),
       pool_(pool),
       parser_(http::Http1Parser::Mode::kResponse, this) {
   worker_->ConnectionOpened(pool_);

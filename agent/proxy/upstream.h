@@ -71,8 +71,10 @@ class UpstreamConnection final : public WorkerObject,
                                  http::Http1Visitor {
  public:
   // Counted in `pool` (its cluster's connectionPool) while open.
+  // `via`: the caller identity a remote endpoint's connection carries.
   UpstreamConnection(Worker* worker, net::UniqueFd fd,
-                     const net::SocketAddress& endpoint, ClusterPool* pool);
+                     const net::SocketAddress& endpoint, ClusterPool* pool,
+                     const std::string* via = nullptr);
   ~UpstreamConnection() override;
 
   // Registers with the loop (connecting).

@@ -13,8 +13,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "agent/proxy/h2_upstream.h"
+#include "agent/proxy/hbone_connection.h"
 #include "agent/proxy/http_session.h"
 #include "agent/proxy/tcp_session.h"
+#include "agent/proxy/tunnel_pool.h"
 #include "agent/proxy/upstream.h"
 #include "glog/logging.h"
 #include "nodemesh/abi.h"
@@ -71,7 +73,9 @@ EndpointKey KeyOf(const net::SocketAddress& a) {
 }
 
 Worker::Worker(int id, WorkerOptions options)
-    : id_(id), options_(std::move(options)) {
+    : id_(id),
+      options_(std::move(options)),
+      tunnels_(std::make_unique<TunnelPool>(this)) {
   std::random_device rd;
   rng_ = (static_cast<uint64_t>(rd()) << 32) ^ rd() ^ static_cast<uint64_t>(id);
 }
@@ -80,8 +84,8 @@ Worker::~Worker() {
   if (thread_.joinable()) Stop();
 }
 
-absl::Status Worker::AddListener(const net::SocketAddress& addr,
-                                 bool outbound) {
+absl::Status Worker::AddListener(const net::SocketAddress& addr, bool outbound,
+                                 bool tunnel) {
   // Accepted sockets inherit the mark: the datapath then splices only the
   // legs whose other end is a workload.
   auto fd = net::ListenTcp(addr, options_.backlog, /*reuse_port=*/true,
@@ -90,6 +94,7 @@ absl::Status Worker::AddListener(const net::SocketAddress& addr,
   auto l = std::make_unique<Listener>();
   l->fd = std::move(*fd);
   l->outbound = outbound;
+  l->tunnel = tunnel;
   l->port = addr.port();
   Listener* raw = l.get();
   auto s = loop_->Add(raw->fd.get(), EPOLLIN,
@@ -150,6 +155,19 @@ absl::Status Worker::Start(std::shared_ptr<const ProxySnapshot> first) {
       net::SocketAddress::Parse(absl::StrCat("[::1]:", options_.outbound_port));
   if (auto s = AddListener(*v6, true); !s.ok())
     VLOG(1) << "worker " << id_ << ": no IPv6 outbound listener: " << s;
+  if (options_.tunnel_port != 0 && options_.ca_trust != nullptr) {
+    auto t = net::SocketAddress::Parse(
+        options_.tunnel_address.find(':') != std::string::npos
+            ? absl::StrCat("[", options_.tunnel_address,
+                           "]:", options_.tunnel_port)
+            : absl::StrCat(options_.tunnel_address, ":", options_.tunnel_port));
+    if (!t.ok()) return t.status();
+    if (auto s = tunnels_->ServerContext(); !s.ok()) return s.status();
+    if (auto s = AddListener(*t, false, true); !s.ok())
+      return absl::Status(
+          s.code(),
+          absl::StrCat("tunnel listener (--tunnel_port): ", s.message()));
+  }
   Apply(snapshot_);
   loop_->SetAfterBatch([this] {
     // Flushing may queue more (a stream's output wakes its upstream, a
@@ -342,7 +360,7 @@ void Worker::SyncGatewayListeners() {
   const compile::ProxyConfig& config = *snapshot_->config;
   // Close gateway listeners whose port left the config.
   for (auto it = listeners_.begin(); it != listeners_.end();) {
-    bool keep = (*it)->outbound;
+    bool keep = (*it)->outbound || (*it)->tunnel;
     for (const compile::GatewayListener& g : config.gateways)
       keep = keep || g.port == (*it)->port;
     if (keep) {
@@ -429,6 +447,15 @@ void Worker::OnAccept(Listener* l) {
     }
     if (!fd->valid()) return;
     SetNoDelay(fd->get());
+    if (l->tunnel) {
+      auto ctx = tunnels_->ServerContext();
+      if (!ctx.ok()) continue;
+      Make<HboneConnection>(this, std::move(*fd),
+                            HboneConnection::Role::kServer, *ctx, "", "",
+                            info.peer.ToString())
+          ->Start();
+      continue;
+    }
     info.outbound = l->outbound;
     info.listener_port = l->port;
     if (l->outbound) {
@@ -607,8 +634,48 @@ std::optional<net::SocketAddress> Worker::PickEndpoint(
   return eps[pick];
 }
 
+EndpointKey Worker::PoolKey(const net::SocketAddress& ep,
+                            const std::string* caller) const {
+  EndpointKey k = KeyOf(ep);
+  if (caller != nullptr && snapshot_->tunnel != nullptr &&
+      snapshot_->tunnel->remote.contains(ep.ToString()))
+    k.via = caller;
+  return k;
+}
+
+const std::string* Worker::CallerIdentity(uint32_t source_workload,
+                                          const std::string* gateway) const {
+  const compile::TunnelConfig* cfg = snapshot_->tunnel.get();
+  if (cfg == nullptr) return nullptr;
+  const std::string* id = nullptr;
+  if (gateway != nullptr) {
+    auto it = cfg->gateway_identity.find(*gateway);
+    if (it != cfg->gateway_identity.end()) id = &it->second;
+  } else {
+    auto it = cfg->workload_identity.find(source_workload);
+    if (it != cfg->workload_identity.end()) id = &it->second;
+  }
+  if (id == nullptr) return nullptr;
+  // Interned: pool keys outlive the config the identity came from.
+  return &*identities_.insert(*id).first;
+}
+
 absl::StatusOr<net::UniqueFd> Worker::ConnectUpstream(
-    const net::SocketAddress& ep) {
+    const net::SocketAddress& ep, const std::string* caller) {
+  if (snapshot_->tunnel != nullptr && !snapshot_->tunnel->remote.empty()) {
+    auto it = snapshot_->tunnel->remote.find(ep.ToString());
+    if (it != snapshot_->tunnel->remote.end()) {
+      if (caller == nullptr) {
+        stats_.tunnel.Refuse(TunnelRefusal::kNoCredentials);
+        LOG_EVERY_N(WARNING, 20)
+            << ep.ToString() << " is on node " << it->second.node
+            << ", and the caller has no identity to reach it with";
+        errno = ECONNREFUSED;
+        return absl::FailedPreconditionError("caller without identity");
+      }
+      return tunnels_->Open(*snapshot_->tunnel, *caller, it->second, ep);
+    }
+  }
   // The mark is a second guard beside the cgroup: the datapath skips
   // marked sockets.
   // To a loopback endpoint every connection would come from 127.0.0.1,
@@ -642,13 +709,15 @@ absl::StatusOr<net::UniqueFd> Worker::ConnectUpstream(
 
 UpstreamConnection* Worker::AcquireUpstream(const net::SocketAddress& ep,
                                             ClusterPool* pool,
-                                            AcquireFailure* failure) {
+                                            AcquireFailure* failure,
+                                            const std::string* caller) {
   *failure = AcquireFailure::kNone;
   if (pool->max_requests != 0 && pool->requests >= pool->max_requests) {
     *failure = AcquireFailure::kRequestLimit;
     return nullptr;
   }
-  EndpointState& st = endpoint(KeyOf(ep));
+  const EndpointKey key = PoolKey(ep, caller);
+  EndpointState& st = endpoint(key);
   while (!st.idle.empty()) {
     UpstreamConnection* c = st.idle.back();
     st.idle.pop_back();
@@ -674,7 +743,7 @@ UpstreamConnection* Worker::AcquireUpstream(const net::SocketAddress& ep,
     }
     spare->Abort();
   }
-  auto fd = ConnectUpstream(ep);
+  auto fd = ConnectUpstream(ep, caller);
   if (!fd.ok()) {
     // EMFILE, ENFILE, ENOBUFS, ENOMEM (ResourceExhausted) and
     // EADDRNOTAVAIL (no ephemeral port) are this proxy's limits.
@@ -687,14 +756,15 @@ UpstreamConnection* Worker::AcquireUpstream(const net::SocketAddress& ep,
     return nullptr;
   }
   UpstreamConnection* c =
-      Make<UpstreamConnection>(this, std::move(*fd), ep, pool);
+      Make<UpstreamConnection>(this, std::move(*fd), ep, pool, key.via);
   c->Start();
   return c;
 }
 
 Upstream* Worker::AcquireHttp2Upstream(const net::SocketAddress& ep,
                                        ClusterPool* pool,
-                                       AcquireFailure* failure) {
+                                       AcquireFailure* failure,
+                                       const std::string* caller) {
   *failure = AcquireFailure::kNone;
   if (pool->max_requests != 0 && pool->requests >= pool->max_requests) {
     *failure = AcquireFailure::kRequestLimit;
@@ -702,14 +772,15 @@ Upstream* Worker::AcquireHttp2Upstream(const net::SocketAddress& ep,
   }
   // The first connection with room: streams fill one connection before
   // another is opened (Envoy's HTTP/2 pool does the same).
-  for (Http2UpstreamConnection* c : endpoint(KeyOf(ep)).h2) {
+  const EndpointKey key = PoolKey(ep, caller);
+  for (Http2UpstreamConnection* c : endpoint(key).h2) {
     if (c->HasCapacity()) return c->NewStream();
   }
   if (pool->connections_full()) {
     *failure = AcquireFailure::kConnectionLimit;
     return nullptr;
   }
-  auto fd = ConnectUpstream(ep);
+  auto fd = ConnectUpstream(ep, caller);
   if (!fd.ok()) {
     int err = errno;
     *failure = absl::IsResourceExhausted(fd.status()) || err == EADDRNOTAVAIL
@@ -719,7 +790,8 @@ Upstream* Worker::AcquireHttp2Upstream(const net::SocketAddress& ep,
     LOG_EVERY_N(WARNING, 100) << fd.status();
     return nullptr;
   }
-  auto* c = Make<Http2UpstreamConnection>(this, std::move(*fd), ep, pool);
+  auto* c =
+      Make<Http2UpstreamConnection>(this, std::move(*fd), ep, pool, key.via);
   c->Start();
   return c->NewStream();
 }

@@ -13,15 +13,18 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/node_hash_set.h"
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "agent/compile/proxy_config.h"
+#include "agent/compile/tunnel_config.h"
 #include "agent/net/event_loop.h"
 #include "agent/net/socket.h"
 #include "agent/proxy/access_log.h"
 #include "agent/proxy/access_log_files.h"
 #include "agent/proxy/load_balancer.h"
 #include "agent/proxy/proxy_stats.h"
+#include "agent/tls/tls.h"
 
 namespace nodemesh::proxy {
 
@@ -47,6 +50,9 @@ struct ProxySnapshot {
   // Workload id -> "mesh/virtualNode": the caller whose access log (its
   // Envoy's egress) a request also goes to. Interned like `sources`.
   absl::flat_hash_map<uint32_t, const std::string*> source_keys;
+  // Cross-node: remote endpoints, identities, authorization. Null: every
+  // endpoint is local.
+  std::shared_ptr<const compile::TunnelConfig> tunnel;
 
   const std::string* SourceOf(uint32_t workload_id) const {
     auto it = sources.find(workload_id);
@@ -78,6 +84,13 @@ struct WorkerOptions {
   uint16_t outbound_port = 15001;
   std::string gateway_address = "0.0.0.0";
   uint32_t socket_mark = 0;  // SO_MARK on upstream sockets; 0: none
+  // The tunnel between nodes: its listener port (0: none) and address,
+  // this node's identities and the mesh's roots (null: no CA configured;
+  // remote endpoints are then unreachable).
+  uint16_t tunnel_port = 0;
+  std::string tunnel_address = "0.0.0.0";
+  tls::IdentityStore* identities = nullptr;
+  X509_STORE* ca_trust = nullptr;
   LbPolicy lb_policy = LbPolicy::kLeastRequest;
   // Request bytes kept for a retry; a request whose body outgrows it is
   // not retried.
@@ -100,17 +113,27 @@ struct EndpointKey {
   std::array<uint8_t, 16> addr{};
   uint16_t port = 0;
   uint8_t family = 0;
+  // A remote endpoint's connections carry the caller's identity: pooled
+  // per caller (0: local endpoints, shared by every caller).
+  const std::string* via = nullptr;
   friend bool operator==(const EndpointKey&, const EndpointKey&) = default;
   template <typename H>
   friend H AbslHashValue(H h, const EndpointKey& k) {
-    return H::combine(std::move(h), k.addr, k.port, k.family);
+    return H::combine(std::move(h), k.addr, k.port, k.family, k.via);
   }
 };
 EndpointKey KeyOf(const net::SocketAddress& a);
+inline EndpointKey KeyWithVia(const net::SocketAddress& a,
+                              const std::string* via) {
+  EndpointKey k = KeyOf(a);
+  k.via = via;
+  return k;
+}
 
 class UpstreamConnection;
 class Http2UpstreamConnection;
 class Upstream;
+class TunnelPool;
 
 // Anything the worker owns and frees after the current batch of events, so
 // that an object closed from inside one of its own callbacks stays valid
@@ -280,13 +303,16 @@ class Worker {
   // An idle pooled connection to `ep`, or a new one (connecting) counted
   // in `pool`; null with the reason in `*failure`. At maxConnections an
   // idle connection of the pool to another endpoint is closed to make room.
+  // `caller`: the identity a remote endpoint is reached as (null: none).
   UpstreamConnection* AcquireUpstream(const net::SocketAddress& ep,
                                       ClusterPool* pool,
-                                      AcquireFailure* failure);
+                                      AcquireFailure* failure,
+                                      const std::string* caller = nullptr);
   // A stream on an HTTP/2 connection to `ep` with room for one (the peer's
   // SETTINGS_MAX_CONCURRENT_STREAMS), else on a new connection.
   Upstream* AcquireHttp2Upstream(const net::SocketAddress& ep,
-                                 ClusterPool* pool, AcquireFailure* failure);
+                                 ClusterPool* pool, AcquireFailure* failure,
+                                 const std::string* caller = nullptr);
   // The pool of cluster `index` of `config` (the current config, or an
   // older one a request still holds).
   ClusterPool* PoolFor(const compile::ProxyConfig& config, uint32_t index);
@@ -296,8 +322,18 @@ class Worker {
   // Queues `w` (FIFO; `front` puts back one woken too early).
   void Wait(ClusterPool* pool, PoolWaiter* w, bool front);
   void CancelWait(PoolWaiter* w);
-  // A non-blocking connect to `ep`, marked and with TCP_NODELAY.
-  absl::StatusOr<net::UniqueFd> ConnectUpstream(const net::SocketAddress& ep);
+  // A non-blocking connect to `ep`, marked and with TCP_NODELAY; to an
+  // endpoint on another node, a socket into a tunnel stream as `caller`.
+  absl::StatusOr<net::UniqueFd> ConnectUpstream(
+      const net::SocketAddress& ep, const std::string* caller = nullptr);
+  // The key `ep`'s connections are pooled under for `caller`.
+  EndpointKey PoolKey(const net::SocketAddress& ep,
+                      const std::string* caller) const;
+  // The identity a connection of `source_workload` (or of gateway
+  // `gateway`, when set) calls as; null when it has none.
+  const std::string* CallerIdentity(uint32_t source_workload,
+                                    const std::string* gateway) const;
+  TunnelPool* tunnels() { return tunnels_.get(); }
 
   template <typename T, typename... Args>
   T* Make(Args&&... args) {
@@ -319,13 +355,15 @@ class Worker {
   struct Listener {
     net::UniqueFd fd;
     bool outbound = false;
+    bool tunnel = false;  // the tunnel port: HBONE from other nodes
     uint16_t port = 0;
     std::string netns;  // a pod's outbound listener: its namespace path
   };
 
   void Run();
   void Apply(std::shared_ptr<const ProxySnapshot> snapshot);
-  absl::Status AddListener(const net::SocketAddress& addr, bool outbound);
+  absl::Status AddListener(const net::SocketAddress& addr, bool outbound,
+                           bool tunnel = false);
   void SyncGatewayListeners();
   void OnAccept(Listener* l);
   void Tick();
@@ -371,6 +409,8 @@ class Worker {
   std::vector<WorkerObject*> flushing_;
   std::vector<WorkerObject*> each_;  // ForEachOpen's copy, capacity kept
   WorkerStats stats_;
+  std::unique_ptr<TunnelPool> tunnels_;
+  mutable absl::node_hash_set<std::string> identities_;  // interned callers
   AccessLogFiles access_logs_{&stats_};
   uint64_t connection_seq_ = 0;
   int ticks_since_log_retry_ = 0;

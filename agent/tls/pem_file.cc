@@ -36,7 +36,8 @@ absl::StatusOr<std::string> ReadWholeFile(const std::string& path) {
   std::string data;
   char buf[16384];
   size_t n;
-  while ((n = std::fread(buf, 1, sizeof(buf), f.get())) > 0) data.append(buf, n);
+  while ((n = std::fread(buf, 1, sizeof(buf), f.get())) > 0)
+    data.append(buf, n);
   if (std::ferror(f.get())) {
     return absl::InternalError(
         absl::StrCat("tls: ", path, ": cannot read: ", std::strerror(errno)));

@@ -129,12 +129,14 @@ TlsSocket::Result TlsSocket::Map(int ret) {
     ERR_clear_error();
     // The tunnel tells a cut connection by "unexpected eof".
     if (!done_) {
-      error_ = "unexpected eof: the peer closed the connection during the "
-               "TLS handshake";
+      error_ =
+          "unexpected eof: the peer closed the connection during the "
+          "TLS handshake";
       return Result::kError;
     }
-    error_ = "unexpected eof: the peer closed the connection without "
-             "close_notify";
+    error_ =
+        "unexpected eof: the peer closed the connection without "
+        "close_notify";
     return Result::kClosed;
   }
   if (code == SSL_ERROR_SYSCALL && first == 0) {

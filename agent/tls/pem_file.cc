@@ -51,7 +51,7 @@ int NoPassphrase(char* /*buf*/, int /*size*/, int /*rwflag*/, void* /*u*/) {
 }
 
 bool AtEndOfPem() {
-  unsigned long code = ERR_peek_last_error();  // NOLINT(runtime/int)
+  unsigned long code = ERR_peek_last_error();
   return ERR_GET_LIB(code) == ERR_LIB_PEM &&
          ERR_GET_REASON(code) == PEM_R_NO_START_LINE;
 }

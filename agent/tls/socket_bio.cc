@@ -42,8 +42,7 @@ int SocketRead(BIO* bio, char* buf, int size) {
   return static_cast<int>(n);
 }
 
-long SocketCtrl(BIO* bio, int cmd, long /*num*/,  // NOLINT(runtime/int)
-                void* ptr) {
+long SocketCtrl(BIO* bio, int cmd, long /*num*/, void* ptr) {
   SocketState* state = StateOf(bio);
   switch (cmd) {
     case BIO_CTRL_FLUSH:

@@ -26,8 +26,7 @@ struct X509StackFree {
 // The server's ALPN list (wire format) lives as long as its context: it is
 // ex_data of the context, freed with it.
 void FreeAlpnWire(void* /*parent*/, void* ptr, CRYPTO_EX_DATA* /*ad*/,
-                  int /*idx*/, long /*argl*/,  // NOLINT(runtime/int)
-                  void* /*argp*/) {
+                  int /*idx*/, long /*argl*/, void* /*argp*/) {
   delete static_cast<std::string*>(ptr);
 }
 

@@ -47,7 +47,7 @@ Issued Issue(const IssueOptions& options, const Issued* issuer) {
   out.cert.reset(X509_new());
   X509* x = out.cert.get();
   X509_set_version(x, X509_VERSION_3);
-  static long serial = 1;  // NOLINT(runtime/int)
+  static long serial = 1;
   ASN1_INTEGER_set(X509_get_serialNumber(x), serial++);
   X509_NAME* name = X509_get_subject_name(x);
   X509_NAME_add_entry_by_txt(

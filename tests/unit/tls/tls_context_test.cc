@@ -74,7 +74,7 @@ TEST(TlsContextTest, ContextOptionsAreApplied) {
     EXPECT_EQ(SSL_CTX_get_max_proto_version(ctx), TLS1_3_VERSION);
     EXPECT_NE(SSL_CTX_get_options(ctx) & SSL_OP_NO_TICKET, 0u);
     EXPECT_EQ(SSL_CTX_get_num_tickets(ctx), 0u);
-    long mode = SSL_CTX_get_mode(ctx);  // NOLINT(runtime/int)
+    long mode = SSL_CTX_get_mode(ctx);
     EXPECT_NE(mode & SSL_MODE_ENABLE_PARTIAL_WRITE, 0);
     EXPECT_NE(mode & SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER, 0);
     EXPECT_EQ(SSL_CTX_get_cert_store(ctx), ca->trust());

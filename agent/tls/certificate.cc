@@ -70,9 +70,9 @@ absl::StatusOr<StorePtr> LoadTrustBundle(const std::string& bundle_path) {
     ERR_clear_error();
     // Adds a reference; a certificate listed twice is harmless.
     if (X509_STORE_add_cert(store.get(), cert.get()) != 1) {
-      return absl::InternalError(absl::StrCat("tls: ", bundle_path,
-                                              ": cannot add a certificate: ",
-                                              TakeOpenSslErrors()));
+      return absl::InternalError(
+          absl::StrCat("tls: ", bundle_path,
+                       ": cannot add a certificate: ", TakeOpenSslErrors()));
     }
   }
   return store;

@@ -53,8 +53,8 @@ X509Ptr UpRef(X509* cert) {
 
 absl::Status CheckSpiffeId(const std::string& id) {
   if (!absl::StartsWith(id, "spiffe://") || id.size() == 9) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "tls: cannot mint for \"", id, "\": not a spiffe:// URI"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("tls: cannot mint for \"", id, "\": not a spiffe:// URI"));
   }
   if (id.size() > kMaxSpiffeIdLength) {
     return absl::InvalidArgumentError(
@@ -115,9 +115,10 @@ bool AddUriSan(X509* cert, const std::string& uri) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<CertificateAuthority>> CertificateAuthority::Load(
-    const std::string& ca_bundle, const std::string& signing_cert,
-    const std::string& signing_key) {
+absl::StatusOr<std::unique_ptr<CertificateAuthority>>
+CertificateAuthority::Load(const std::string& ca_bundle,
+                           const std::string& signing_cert,
+                           const std::string& signing_key) {
   auto trust = LoadTrustBundle(ca_bundle);
   if (!trust.ok()) return trust.status();
   auto certs = ReadPemCertificates(signing_cert);
@@ -190,10 +191,10 @@ absl::StatusOr<Certificate> CertificateAuthority::Mint(
   SystemClock::time_point signer_expiry =
       ToTimePoint(X509_get0_notAfter(signing_cert_.get()));
   if (now >= signer_expiry) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "tls: cannot mint for ", id, ": the signing certificate ",
-        signing_cert_path_, " expired at ", TimeText(signer_expiry),
-        "; renew it"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("tls: cannot mint for ", id, ": the signing certificate ",
+                     signing_cert_path_, " expired at ",
+                     TimeText(signer_expiry), "; renew it"));
   }
   SystemClock::time_point not_after = std::min(now + lifetime, signer_expiry);
   auto failed = [&](std::string_view step) {
@@ -215,12 +216,11 @@ absl::StatusOr<Certificate> CertificateAuthority::Mint(
           1 ||
       X509_NAME_add_entry_by_txt(
           subject, "O", MBSTRING_ASC,
-          reinterpret_cast<const unsigned char*>("nodemesh"), -1, -1, 0) !=
-          1 ||
+          reinterpret_cast<const unsigned char*>("nodemesh"), -1, -1, 0) != 1 ||
       ASN1_TIME_set(X509_getm_notBefore(x),
                     SystemClock::to_time_t(now - kBackdate)) == nullptr ||
-      ASN1_TIME_set(X509_getm_notAfter(x),
-                    SystemClock::to_time_t(not_after)) == nullptr ||
+      ASN1_TIME_set(X509_getm_notAfter(x), SystemClock::to_time_t(not_after)) ==
+          nullptr ||
       X509_set_pubkey(x, key.get()) != 1) {
     return failed("certificate fields");
   }
@@ -237,10 +237,9 @@ absl::StatusOr<Certificate> CertificateAuthority::Mint(
   }
   // EdDSA signs without a separate digest.
   int key_type = EVP_PKEY_get_base_id(signing_key_.get());
-  const EVP_MD* md =
-      key_type == EVP_PKEY_ED25519 || key_type == EVP_PKEY_ED448
-          ? nullptr
-          : EVP_sha256();
+  const EVP_MD* md = key_type == EVP_PKEY_ED25519 || key_type == EVP_PKEY_ED448
+                         ? nullptr
+                         : EVP_sha256();
   if (X509_sign(x, signing_key_.get(), md) <= 0) return failed("signing");
 
   Certificate out;

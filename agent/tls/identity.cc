@@ -69,7 +69,7 @@ PeerIdentity PeerOf(const SSL* ssl) {
     peer.error = "not verified";
     return peer;
   }
-  long result = SSL_get_verify_result(ssl);  // NOLINT(runtime/int)
+  long result = SSL_get_verify_result(ssl);
   if (result == X509_V_OK) {
     peer.verified = true;
   } else {

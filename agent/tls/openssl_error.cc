@@ -8,7 +8,7 @@ namespace nodemesh::tls {
 
 std::string TakeOpenSslErrors() {
   std::string out;
-  while (unsigned long code = ERR_get_error()) {  // NOLINT(runtime/int)
+  while (unsigned long code = ERR_get_error()) {
     char buf[256];
     ERR_error_string_n(code, buf, sizeof(buf));
     if (!out.empty()) out += "; ";

@@ -36,7 +36,8 @@ absl::StatusOr<std::string> ReadWholeFile(const std::string& path) {
   std::string data;
   char buf[16384];
   size_t n;
-  while ((n = std::fread(buf, 1, sizeof(buf), f.get())) > 0) data.append(buf, n);
+  while ((n = std::fread(buf, 1, sizeof(buf), f.get())) > 0)
+    data.append(buf, n);
   if (std::ferror(f.get())) {
     return absl::InternalError(
         absl::StrCat("tls: ", path, ": cannot read: ", std::strerror(errno)));
@@ -50,7 +51,7 @@ int NoPassphrase(char* /*buf*/, int /*size*/, int /*rwflag*/, void* /*u*/) {
 }
 
 bool AtEndOfPem() {
-  unsigned long code = ERR_peek_last_error();  // NOLINT(runtime/int)
+  unsigned long code = ERR_peek_last_error();
   return ERR_GET_LIB(code) == ERR_LIB_PEM &&
          ERR_GET_REASON(code) == PEM_R_NO_START_LINE;
 }

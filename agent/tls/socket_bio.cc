@@ -26,8 +26,8 @@ bool Retryable(int err) {
 
 int SocketWrite(BIO* bio, const char* data, int size) {
   BIO_clear_retry_flags(bio);
-  ssize_t n = ::send(StateOf(bio)->fd, data, static_cast<size_t>(size),
-                     MSG_NOSIGNAL);
+  ssize_t n =
+      ::send(StateOf(bio)->fd, data, static_cast<size_t>(size), MSG_NOSIGNAL);
   if (n < 0 && Retryable(errno)) BIO_set_retry_write(bio);
   return static_cast<int>(n);
 }
@@ -42,8 +42,7 @@ int SocketRead(BIO* bio, char* buf, int size) {
   return static_cast<int>(n);
 }
 
-long SocketCtrl(BIO* bio, int cmd, long /*num*/,  // NOLINT(runtime/int)
-                void* ptr) {
+long SocketCtrl(BIO* bio, int cmd, long /*num*/, void* ptr) {
   SocketState* state = StateOf(bio);
   switch (cmd) {
     case BIO_CTRL_FLUSH:

@@ -26,8 +26,7 @@ struct X509StackFree {
 // The server's ALPN list (wire format) lives as long as its context: it is
 // ex_data of the context, freed with it.
 void FreeAlpnWire(void* /*parent*/, void* ptr, CRYPTO_EX_DATA* /*ad*/,
-                  int /*idx*/, long /*argl*/,  // NOLINT(runtime/int)
-                  void* /*argp*/) {
+                  int /*idx*/, long /*argl*/, void* /*argp*/) {
   delete static_cast<std::string*>(ptr);
 }
 
@@ -69,8 +68,7 @@ int RequireAlpn(SSL* ssl, int* alert, void* /*arg*/) {
 }
 
 int OnServerName(SSL* ssl, int* /*alert*/, void* arg) {
-  auto* select =
-      static_cast<std::function<SSL_CTX*(std::string_view)>*>(arg);
+  auto* select = static_cast<std::function<SSL_CTX*(std::string_view)>*>(arg);
   const char* name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
   if (name == nullptr || select == nullptr || !*select) {
     return SSL_TLSEXT_ERR_OK;
@@ -95,16 +93,17 @@ absl::StatusOr<SslCtxPtr> MakeContext(const ContextOptions& options,
   const char* side = server ? "server" : "client";
   auto failed = [&](std::string_view step) {
     return absl::InternalError(
-        absl::StrCat("tls: ", side, " context: ",
-                     absl::string_view(step.data(), step.size()), ": ",
-                     TakeOpenSslErrors()));
+        absl::StrCat("tls: ", side,
+                     " context: ", absl::string_view(step.data(), step.size()),
+                     ": ", TakeOpenSslErrors()));
   };
   if (options.alpn.size() > 255) {
     return absl::InvalidArgumentError(absl::StrCat(
         "tls: ", side, " context: ALPN protocol longer than 255 bytes"));
   }
   ERR_clear_error();
-  SSL_CTX* raw = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
+  SSL_CTX* raw =
+      SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
   if (raw == nullptr) return failed("SSL_CTX_new");
   SslCtxPtr ctx(raw, SSL_CTX_free);
 
@@ -120,9 +119,9 @@ absl::StatusOr<SslCtxPtr> MakeContext(const ContextOptions& options,
   SSL_CTX_set_mode(raw, SSL_MODE_ENABLE_PARTIAL_WRITE |
                             SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
                             SSL_MODE_RELEASE_BUFFERS);
-  if (server && SSL_CTX_set_session_id_context(
-                    raw, kSessionIdContext, sizeof(kSessionIdContext) - 1) !=
-                    1) {
+  if (server &&
+      SSL_CTX_set_session_id_context(raw, kSessionIdContext,
+                                     sizeof(kSessionIdContext) - 1) != 1) {
     return failed("session id context");
   }
 
@@ -157,9 +156,8 @@ absl::StatusOr<SslCtxPtr> MakeContext(const ContextOptions& options,
   }
 
   if (!options.alpn.empty()) {
-    std::string wire =
-        absl::StrCat(std::string(1, static_cast<char>(options.alpn.size())),
-                     options.alpn);
+    std::string wire = absl::StrCat(
+        std::string(1, static_cast<char>(options.alpn.size())), options.alpn);
     if (server) {
       auto* owned = new std::string(std::move(wire));
       if (SSL_CTX_set_ex_data(raw, AlpnWireIndex(), owned) != 1) {

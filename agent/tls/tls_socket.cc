@@ -121,7 +121,7 @@ TlsSocket::Result TlsSocket::Map(int ret) {
       break;
   }
   failed_ = true;
-  unsigned long first = ERR_peek_error();  // NOLINT(runtime/int)
+  unsigned long first = ERR_peek_error();
   bool eof = (code == SSL_ERROR_SYSCALL && first == 0 && sys_errno == 0) ||
              (code == SSL_ERROR_SSL && ERR_GET_LIB(first) == ERR_LIB_SSL &&
               ERR_GET_REASON(first) == SSL_R_UNEXPECTED_EOF_WHILE_READING);
@@ -129,12 +129,14 @@ TlsSocket::Result TlsSocket::Map(int ret) {
     ERR_clear_error();
     // The tunnel tells a cut connection by "unexpected eof".
     if (!done_) {
-      error_ = "unexpected eof: the peer closed the connection during the "
-               "TLS handshake";
+      error_ =
+          "unexpected eof: the peer closed the connection during the "
+          "TLS handshake";
       return Result::kError;
     }
-    error_ = "unexpected eof: the peer closed the connection without "
-             "close_notify";
+    error_ =
+        "unexpected eof: the peer closed the connection without "
+        "close_notify";
     return Result::kClosed;
   }
   if (code == SSL_ERROR_SYSCALL && first == 0) {
@@ -143,7 +145,7 @@ TlsSocket::Result TlsSocket::Map(int ret) {
   }
   error_ = TakeOpenSslErrors();
   if ((SSL_get_verify_mode(ssl_) & SSL_VERIFY_PEER) != 0) {
-    long verify = SSL_get_verify_result(ssl_);  // NOLINT(runtime/int)
+    long verify = SSL_get_verify_result(ssl_);
     if (verify != X509_V_OK) {
       absl::StrAppend(&error_, " (peer certificate: ",
                       X509_verify_cert_error_string(verify), ")");

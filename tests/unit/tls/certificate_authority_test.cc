@@ -37,14 +37,14 @@ int VerifyError(X509_STORE* store, X509* leaf,
   X509_STORE_CTX* ctx = X509_STORE_CTX_new();
   X509_STORE_CTX_init(ctx, store, leaf, untrusted);
   X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_SSL_CLIENT);
-  int result = X509_verify_cert(ctx) == 1 ? X509_V_OK
-                                          : X509_STORE_CTX_get_error(ctx);
+  int result =
+      X509_verify_cert(ctx) == 1 ? X509_V_OK : X509_STORE_CTX_get_error(ctx);
   X509_STORE_CTX_free(ctx);
   sk_X509_free(untrusted);
   return result;
 }
 
-TEST(CertificateAuthorityTest, MintsSpiffeLeafUnderTheIntermediate) {
+TEST(TlsCertificateAuthorityTest, MintsSpiffeLeafUnderTheIntermediate) {
   Pki pki;
   auto ca = LoadOrDie(pki);
   ASSERT_NE(ca, nullptr);
@@ -57,8 +57,7 @@ TEST(CertificateAuthorityTest, MintsSpiffeLeafUnderTheIntermediate) {
   ASSERT_EQ(cert->chain.size(), 1u);
   EXPECT_EQ(X509_cmp(cert->chain[0].get(), pki.intermediate.cert.get()), 0);
   EXPECT_EQ(X509_verify(cert->leaf.get(), pki.intermediate.key.get()), 1);
-  EXPECT_EQ(VerifyError(ca->trust(), cert->leaf.get(), cert->chain),
-            X509_V_OK);
+  EXPECT_EQ(VerifyError(ca->trust(), cert->leaf.get(), cert->chain), X509_V_OK);
 
   // ECDSA P-256, and the key is the leaf's.
   EXPECT_EQ(EVP_PKEY_get_base_id(cert->key.get()), EVP_PKEY_EC);
@@ -74,7 +73,8 @@ TEST(CertificateAuthorityTest, MintsSpiffeLeafUnderTheIntermediate) {
   X509* leaf = cert->leaf.get();
   EXPECT_EQ(X509_get_version(leaf), X509_VERSION_3);
   EXPECT_EQ(X509_check_ca(leaf), 0);
-  EXPECT_EQ(X509_get_key_usage(leaf), static_cast<uint32_t>(KU_DIGITAL_SIGNATURE));
+  EXPECT_EQ(X509_get_key_usage(leaf),
+            static_cast<uint32_t>(KU_DIGITAL_SIGNATURE));
   EXPECT_EQ(X509_get_extended_key_usage(leaf),
             static_cast<uint32_t>(XKU_SSL_SERVER | XKU_SSL_CLIENT));
   EXPECT_NE(X509_get0_subject_key_id(leaf), nullptr);
@@ -89,7 +89,7 @@ TEST(CertificateAuthorityTest, MintsSpiffeLeafUnderTheIntermediate) {
   EXPECT_LE(cert->not_after, after + hours(1));
 }
 
-TEST(CertificateAuthorityTest, SerialsAreRandom) {
+TEST(TlsCertificateAuthorityTest, SerialsAreRandom) {
   Pki pki;
   auto ca = LoadOrDie(pki);
   ASSERT_NE(ca, nullptr);
@@ -102,7 +102,7 @@ TEST(CertificateAuthorityTest, SerialsAreRandom) {
   EXPECT_GE(ASN1_STRING_length(sa), 8);
 }
 
-TEST(CertificateAuthorityTest, LifetimeIsCappedAtTheSigningCertificate) {
+TEST(TlsCertificateAuthorityTest, LifetimeIsCappedAtTheSigningCertificate) {
   testing::TempDir dir;
   testing::Issued root = testing::Issue(testing::CaOptions("root"), nullptr);
   testing::IssueOptions short_lived = testing::CaOptions("short");
@@ -111,11 +111,11 @@ TEST(CertificateAuthorityTest, LifetimeIsCappedAtTheSigningCertificate) {
       hours(2);
   testing::Issued intermediate = testing::Issue(short_lived, &root);
   testing::WriteCertificates(dir.File("ca.pem"), {root.cert.get()});
-  testing::WriteCertificates(dir.File("signing.pem"), {intermediate.cert.get()});
+  testing::WriteCertificates(dir.File("signing.pem"),
+                             {intermediate.cert.get()});
   testing::WriteKey(dir.File("signing.key"), intermediate.key.get());
-  auto ca = CertificateAuthority::Load(dir.File("ca.pem"),
-                                       dir.File("signing.pem"),
-                                       dir.File("signing.key"));
+  auto ca = CertificateAuthority::Load(
+      dir.File("ca.pem"), dir.File("signing.pem"), dir.File("signing.key"));
   ASSERT_TRUE(ca.ok()) << ca.status();
   auto cert = (*ca)->Mint(kId, hours(24));
   ASSERT_TRUE(cert.ok()) << cert.status();
@@ -123,11 +123,12 @@ TEST(CertificateAuthorityTest, LifetimeIsCappedAtTheSigningCertificate) {
 
   auto late = (*ca)->Mint(kId, hours(1), short_lived.not_after + seconds(1));
   ASSERT_FALSE(late.ok());
-  EXPECT_TRUE(absl::StrContains(late.status().message(), dir.File("signing.pem")))
+  EXPECT_TRUE(
+      absl::StrContains(late.status().message(), dir.File("signing.pem")))
       << late.status();
 }
 
-TEST(CertificateAuthorityTest, FurtherIntermediatesJoinTheChain) {
+TEST(TlsCertificateAuthorityTest, FurtherIntermediatesJoinTheChain) {
   testing::TempDir dir;
   testing::Issued root = testing::Issue(testing::CaOptions("root"), nullptr);
   testing::Issued upper = testing::Issue(testing::CaOptions("upper"), &root);
@@ -137,9 +138,8 @@ TEST(CertificateAuthorityTest, FurtherIntermediatesJoinTheChain) {
                              {lower.cert.get(), upper.cert.get()});
   testing::WriteKey(dir.File("signing.key"), lower.key.get(),
                     /*traditional=*/true);
-  auto ca = CertificateAuthority::Load(dir.File("ca.pem"),
-                                       dir.File("signing.pem"),
-                                       dir.File("signing.key"));
+  auto ca = CertificateAuthority::Load(
+      dir.File("ca.pem"), dir.File("signing.pem"), dir.File("signing.key"));
   ASSERT_TRUE(ca.ok()) << ca.status();
   auto cert = (*ca)->Mint(kId, hours(1));
   ASSERT_TRUE(cert.ok()) << cert.status();
@@ -150,7 +150,7 @@ TEST(CertificateAuthorityTest, FurtherIntermediatesJoinTheChain) {
             X509_V_OK);
 }
 
-TEST(CertificateAuthorityTest, RejectsASigningKeyThatDoesNotMatch) {
+TEST(TlsCertificateAuthorityTest, RejectsASigningKeyThatDoesNotMatch) {
   Pki pki;
   std::string other_key = pki.dir.File("other.key");
   testing::WriteKey(other_key, pki.root.key.get());
@@ -163,7 +163,7 @@ TEST(CertificateAuthorityTest, RejectsASigningKeyThatDoesNotMatch) {
       << ca.status();
 }
 
-TEST(CertificateAuthorityTest, RejectsASigningCertificateOutsideTheBundle) {
+TEST(TlsCertificateAuthorityTest, RejectsASigningCertificateOutsideTheBundle) {
   Pki pki("a");
   Pki other("b");
   auto ca = CertificateAuthority::Load(pki.bundle_path, other.signing_cert_path,
@@ -175,7 +175,7 @@ TEST(CertificateAuthorityTest, RejectsASigningCertificateOutsideTheBundle) {
       << ca.status();
 }
 
-TEST(CertificateAuthorityTest, RejectsALeafAsSigningCertificate) {
+TEST(TlsCertificateAuthorityTest, RejectsALeafAsSigningCertificate) {
   Pki pki;
   testing::Issued leaf =
       testing::Issue(testing::LeafOptions(kId), &pki.intermediate);
@@ -188,17 +188,16 @@ TEST(CertificateAuthorityTest, RejectsALeafAsSigningCertificate) {
       << ca.status();
 }
 
-TEST(CertificateAuthorityTest, MissingBundleIsNamed) {
+TEST(TlsCertificateAuthorityTest, MissingBundleIsNamed) {
   Pki pki;
   std::string missing = pki.dir.File("missing.pem");
   auto ca = CertificateAuthority::Load(missing, pki.signing_cert_path,
                                        pki.signing_key_path);
   ASSERT_FALSE(ca.ok());
-  EXPECT_TRUE(absl::StrContains(ca.status().message(), missing))
-      << ca.status();
+  EXPECT_TRUE(absl::StrContains(ca.status().message(), missing)) << ca.status();
 }
 
-TEST(CertificateAuthorityTest, RefusesIdsThatAreNotSpiffeUris) {
+TEST(TlsCertificateAuthorityTest, RefusesIdsThatAreNotSpiffeUris) {
   Pki pki;
   auto ca = LoadOrDie(pki);
   ASSERT_NE(ca, nullptr);

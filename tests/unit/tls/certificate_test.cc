@@ -17,9 +17,9 @@ using testing::Issue;
 using testing::Issued;
 using testing::Pki;
 
-class CertificateFilesTest : public ::testing::Test {
+class TlsCertificateFilesTest : public ::testing::Test {
  protected:
-  CertificateFilesTest() {
+  TlsCertificateFilesTest() {
     testing::IssueOptions options =
         testing::LeafOptions("spiffe://example.org/ns/m/vn/web");
     options.dns_san = "web.example.org";
@@ -43,7 +43,7 @@ class CertificateFilesTest : public ::testing::Test {
   std::string key_path_;
 };
 
-TEST_F(CertificateFilesTest, LoadsChainKeyAndFields) {
+TEST_F(TlsCertificateFilesTest, LoadsChainKeyAndFields) {
   auto cert = LoadCertificateFiles(chain_path_, key_path_);
   ASSERT_TRUE(cert.ok()) << cert.status();
   EXPECT_EQ(X509_cmp(cert->leaf.get(), leaf_.cert.get()), 0);
@@ -57,14 +57,14 @@ TEST_F(CertificateFilesTest, LoadsChainKeyAndFields) {
   EXPECT_EQ(cert->dns_sans, std::vector<std::string>{"web.example.org"});
 }
 
-TEST_F(CertificateFilesTest, LoadsTraditionalEcKey) {
+TEST_F(TlsCertificateFilesTest, LoadsTraditionalEcKey) {
   testing::WriteKey(key_path_, leaf_.key.get(), /*traditional=*/true);
   auto cert = LoadCertificateFiles(chain_path_, key_path_);
   ASSERT_TRUE(cert.ok()) << cert.status();
   EXPECT_EQ(EVP_PKEY_eq(cert->key.get(), leaf_.key.get()), 1);
 }
 
-TEST_F(CertificateFilesTest, MissingChainFileIsNamed) {
+TEST_F(TlsCertificateFilesTest, MissingChainFileIsNamed) {
   std::string missing = pki_.dir.File("nope.pem");
   auto cert = LoadCertificateFiles(missing, key_path_);
   ASSERT_FALSE(cert.ok());
@@ -74,7 +74,7 @@ TEST_F(CertificateFilesTest, MissingChainFileIsNamed) {
       << cert.status();
 }
 
-TEST_F(CertificateFilesTest, MissingKeyFileIsNamed) {
+TEST_F(TlsCertificateFilesTest, MissingKeyFileIsNamed) {
   std::string missing = pki_.dir.File("nope.key");
   auto cert = LoadCertificateFiles(chain_path_, missing);
   ASSERT_FALSE(cert.ok());
@@ -82,7 +82,7 @@ TEST_F(CertificateFilesTest, MissingKeyFileIsNamed) {
       << cert.status();
 }
 
-TEST_F(CertificateFilesTest, ChainWithoutCertificateIsNamed) {
+TEST_F(TlsCertificateFilesTest, ChainWithoutCertificateIsNamed) {
   testing::WriteText(chain_path_, "not a certificate\n");
   auto cert = LoadCertificateFiles(chain_path_, key_path_);
   ASSERT_FALSE(cert.ok());
@@ -90,7 +90,7 @@ TEST_F(CertificateFilesTest, ChainWithoutCertificateIsNamed) {
       << cert.status();
 }
 
-TEST_F(CertificateFilesTest, CorruptSecondCertificateIsNamed) {
+TEST_F(TlsCertificateFilesTest, CorruptSecondCertificateIsNamed) {
   testing::WriteCertificates(chain_path_, {leaf_.cert.get()});
   std::ofstream(chain_path_, std::ios::app)
       << "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
@@ -102,7 +102,7 @@ TEST_F(CertificateFilesTest, CorruptSecondCertificateIsNamed) {
       << cert.status();
 }
 
-TEST_F(CertificateFilesTest, GarbageKeyIsNamed) {
+TEST_F(TlsCertificateFilesTest, GarbageKeyIsNamed) {
   testing::WriteText(key_path_, "-----BEGIN PRIVATE KEY-----\nAAAA\n");
   auto cert = LoadCertificateFiles(chain_path_, key_path_);
   ASSERT_FALSE(cert.ok());
@@ -110,7 +110,7 @@ TEST_F(CertificateFilesTest, GarbageKeyIsNamed) {
       << cert.status();
 }
 
-TEST_F(CertificateFilesTest, KeyOfAnotherCertificateIsRefused) {
+TEST_F(TlsCertificateFilesTest, KeyOfAnotherCertificateIsRefused) {
   testing::WriteKey(key_path_, pki_.intermediate.key.get());
   auto cert = LoadCertificateFiles(chain_path_, key_path_);
   ASSERT_FALSE(cert.ok());
@@ -120,7 +120,7 @@ TEST_F(CertificateFilesTest, KeyOfAnotherCertificateIsRefused) {
       << cert.status();
 }
 
-TEST(TrustBundleTest, LoadsEveryCertificate) {
+TEST(TlsTrustBundleTest, LoadsEveryCertificate) {
   Pki a("a");
   Pki b("b");
   std::string bundle = a.dir.File("bundle.pem");
@@ -131,7 +131,7 @@ TEST(TrustBundleTest, LoadsEveryCertificate) {
   EXPECT_EQ(sk_X509_OBJECT_num(objects), 2);
 }
 
-TEST(TrustBundleTest, EmptyBundleIsNamed) {
+TEST(TlsTrustBundleTest, EmptyBundleIsNamed) {
   testing::TempDir dir;
   std::string bundle = dir.File("empty.pem");
   testing::WriteText(bundle, "");

@@ -18,12 +18,12 @@ PeerIdentity Peer() {
   return peer;
 }
 
-TEST(SanMatchesTest, EmptyListMatchesAnyone) {
+TEST(TlsSanMatchesTest, EmptyListMatchesAnyone) {
   EXPECT_TRUE(SanMatches(Peer(), {}));
   EXPECT_TRUE(SanMatches(PeerIdentity{}, {}));
 }
 
-TEST(SanMatchesTest, AnyUriOrDnsSanEqualToAnyListedName) {
+TEST(TlsSanMatchesTest, AnyUriOrDnsSanEqualToAnyListedName) {
   std::vector<std::string> uri = {"spiffe://other/x",
                                   "spiffe://example.org/ns/mesh/vn/web"};
   EXPECT_TRUE(SanMatches(Peer(), uri));
@@ -31,30 +31,30 @@ TEST(SanMatchesTest, AnyUriOrDnsSanEqualToAnyListedName) {
   EXPECT_TRUE(SanMatches(Peer(), dns));
 }
 
-TEST(SanMatchesTest, OnlyExactEquality) {
-  for (const char* near : {"spiffe://example.org/ns/mesh/vn/we",
-                           "spiffe://example.org/ns/mesh/vn/web/",
-                           "spiffe://example.org/ns/mesh/vn/web2",
-                           "SPIFFE://example.org/ns/mesh/vn/web",
-                           "spiffe://example.org/ns/mesh/vn/WEB",
-                           "*.example.org", "example.org", "WEB.example.org",
-                           ""}) {
+TEST(TlsSanMatchesTest, OnlyExactEquality) {
+  for (const char* near :
+       {"spiffe://example.org/ns/mesh/vn/we",
+        "spiffe://example.org/ns/mesh/vn/web/",
+        "spiffe://example.org/ns/mesh/vn/web2",
+        "SPIFFE://example.org/ns/mesh/vn/web",
+        "spiffe://example.org/ns/mesh/vn/WEB", "*.example.org", "example.org",
+        "WEB.example.org", ""}) {
     std::vector<std::string> exact = {near};
     EXPECT_FALSE(SanMatches(Peer(), exact)) << near;
   }
 }
 
-TEST(SanMatchesTest, APeerWithoutSansMatchesNothingListed) {
+TEST(TlsSanMatchesTest, APeerWithoutSansMatchesNothingListed) {
   std::vector<std::string> exact = {"spiffe://example.org/ns/mesh/vn/web"};
   EXPECT_FALSE(SanMatches(PeerIdentity{}, exact));
 }
 
-TEST(SpiffeIdForTest, Layout) {
+TEST(TlsSpiffeIdForTest, Layout) {
   EXPECT_EQ(SpiffeIdFor("example.org", "mesh", "web"),
             "spiffe://example.org/ns/mesh/vn/web");
 }
 
-TEST(PeerOfTest, NoSession) {
+TEST(TlsPeerOfTest, NoSession) {
   PeerIdentity peer = PeerOf(nullptr);
   EXPECT_FALSE(peer.presented);
   EXPECT_FALSE(peer.verified);

@@ -47,7 +47,7 @@ Issued Issue(const IssueOptions& options, const Issued* issuer) {
   out.cert.reset(X509_new());
   X509* x = out.cert.get();
   X509_set_version(x, X509_VERSION_3);
-  static long serial = 1;  // NOLINT(runtime/int)
+  static long serial = 1;
   ASN1_INTEGER_set(X509_get_serialNumber(x), serial++);
   X509_NAME* name = X509_get_subject_name(x);
   X509_NAME_add_entry_by_txt(
@@ -58,7 +58,8 @@ Issued Issue(const IssueOptions& options, const Issued* issuer) {
   X509_set_issuer_name(x, X509_get_subject_name(issuer_cert));
   ASN1_TIME_set(X509_getm_notBefore(x),
                 SystemClock::to_time_t(options.not_before));
-  ASN1_TIME_set(X509_getm_notAfter(x), SystemClock::to_time_t(options.not_after));
+  ASN1_TIME_set(X509_getm_notAfter(x),
+                SystemClock::to_time_t(options.not_after));
   X509_set_pubkey(x, out.key.get());
   if (options.ca) {
     AddExt(x, issuer_cert, NID_basic_constraints, "critical,CA:TRUE");
@@ -109,8 +110,8 @@ void WriteKey(const std::string& path, const EVP_PKEY* key, bool traditional) {
   BIO* bio = BIO_new_file(path.c_str(), "w");
   ASSERT_NE(bio, nullptr) << path;
   if (traditional) {
-    PEM_write_bio_PrivateKey_traditional(bio, key, nullptr, nullptr, 0,
-                                         nullptr, nullptr);
+    PEM_write_bio_PrivateKey_traditional(bio, key, nullptr, nullptr, 0, nullptr,
+                                         nullptr);
   } else {
     PEM_write_bio_PrivateKey(bio, key, nullptr, nullptr, 0, nullptr, nullptr);
   }

@@ -23,8 +23,10 @@ struct IssueOptions {
   bool ca = false;
   std::string uri_san;  // empty: none
   std::string dns_san;  // empty: none
-  SystemClock::time_point not_before = SystemClock::now() - std::chrono::hours(48);
-  SystemClock::time_point not_after = SystemClock::now() + std::chrono::hours(48);
+  SystemClock::time_point not_before =
+      SystemClock::now() - std::chrono::hours(48);
+  SystemClock::time_point not_after =
+      SystemClock::now() + std::chrono::hours(48);
 };
 
 // Options of a CA named `common_name`, and of a leaf with `uri_san`.

@@ -13,9 +13,9 @@ namespace nodemesh::tls::testing {
 TlsPair::TlsPair(SSL_CTX* client_ctx, SSL_CTX* server_ctx,
                  const std::string& sni) {
   int fds[2];
-  EXPECT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0,
-                       fds),
-            0);
+  EXPECT_EQ(
+      socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds),
+      0);
   client_fd_ = fds[0];
   server_fd_ = fds[1];
   client_ = std::make_unique<TlsSocket>(client_ctx, client_fd_, false, sni);
@@ -88,8 +88,8 @@ bool TlsPair::Exchange(const std::string& to_server,
   auto pump = [&](TlsSocket& s, const std::string& data, size_t* off) {
     while (*off < data.size()) {
       size_t n = 0;
-      Result r = s.Write(data.data() + *off,
-                         std::min(kChunk, data.size() - *off), &n);
+      Result r =
+          s.Write(data.data() + *off, std::min(kChunk, data.size() - *off), &n);
       if (r != Result::kOk) return r;
       *off += n;
     }

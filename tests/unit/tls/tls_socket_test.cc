@@ -63,12 +63,8 @@ class TlsSocketTest : public ::testing::Test {
     server_cert_ = std::move(*server);
   }
 
-  SslCtxPtr ClientCtx() {
-    return Context(false, &client_cert_, ca_->trust());
-  }
-  SslCtxPtr ServerCtx() {
-    return Context(true, &server_cert_, ca_->trust());
-  }
+  SslCtxPtr ClientCtx() { return Context(false, &client_cert_, ca_->trust()); }
+  SslCtxPtr ServerCtx() { return Context(true, &server_cert_, ca_->trust()); }
 
   Pki pki_;
   std::unique_ptr<CertificateAuthority> ca_;
@@ -119,8 +115,8 @@ TEST_F(TlsSocketTest, ServerOfAnotherCaIsRefusedByTheClient) {
   TlsPair pair(client_ctx.get(), server_ctx.get());
   auto outcome = pair.Handshake();
   EXPECT_EQ(outcome.client, Result::kError);
-  EXPECT_TRUE(absl::StrContains(pair.client().error(),
-                                "certificate verify failed"))
+  EXPECT_TRUE(
+      absl::StrContains(pair.client().error(), "certificate verify failed"))
       << pair.client().error();
   EXPECT_TRUE(absl::StrContains(pair.client().error(),
                                 "unable to get local issuer certificate"))
@@ -140,8 +136,8 @@ TEST_F(TlsSocketTest, ClientOfAnotherCaIsRefusedByTheServer) {
   TlsPair pair(client_ctx.get(), server_ctx.get());
   auto outcome = pair.Handshake();
   EXPECT_EQ(outcome.server, Result::kError);
-  EXPECT_TRUE(absl::StrContains(pair.server().error(),
-                                "certificate verify failed"))
+  EXPECT_TRUE(
+      absl::StrContains(pair.server().error(), "certificate verify failed"))
       << pair.server().error();
   // TLS 1.3: the client finished first and hears the refusal on reading.
   EXPECT_EQ(pair.ReadClient(), Result::kError);
@@ -158,8 +154,8 @@ TEST_F(TlsSocketTest, ExpiredServerCertificateIsRefused) {
   TlsPair pair(client_ctx.get(), server_ctx.get());
   auto outcome = pair.Handshake();
   EXPECT_EQ(outcome.client, Result::kError);
-  EXPECT_TRUE(absl::StrContains(pair.client().error(),
-                                "certificate has expired"))
+  EXPECT_TRUE(
+      absl::StrContains(pair.client().error(), "certificate has expired"))
       << pair.client().error();
   EXPECT_EQ(SSL_get_verify_result(pair.client().ssl()),
             X509_V_ERR_CERT_HAS_EXPIRED);
@@ -174,8 +170,8 @@ TEST_F(TlsSocketTest, ExpiredClientCertificateIsRefused) {
   TlsPair pair(client_ctx.get(), server_ctx.get());
   auto outcome = pair.Handshake();
   EXPECT_EQ(outcome.server, Result::kError);
-  EXPECT_TRUE(absl::StrContains(pair.server().error(),
-                                "certificate has expired"))
+  EXPECT_TRUE(
+      absl::StrContains(pair.server().error(), "certificate has expired"))
       << pair.server().error();
   EXPECT_EQ(pair.ReadClient(), Result::kError);
   EXPECT_TRUE(absl::StrContains(pair.client().error(), "expired"))
@@ -236,8 +232,8 @@ TEST_F(TlsSocketTest, ClientWithoutAlpnIsRefused) {
   auto outcome = pair.Handshake();
   EXPECT_EQ(outcome.server, Result::kError);
   EXPECT_EQ(outcome.client, Result::kError);
-  EXPECT_TRUE(absl::StrContains(pair.client().error(),
-                                "no application protocol"))
+  EXPECT_TRUE(
+      absl::StrContains(pair.client().error(), "no application protocol"))
       << pair.client().error();
 }
 
@@ -248,8 +244,8 @@ TEST_F(TlsSocketTest, ClientOfferingAnotherProtocolIsRefused) {
   TlsPair pair(client_ctx.get(), server_ctx.get());
   auto outcome = pair.Handshake();
   EXPECT_EQ(outcome.client, Result::kError);
-  EXPECT_TRUE(absl::StrContains(pair.client().error(),
-                                "no application protocol"))
+  EXPECT_TRUE(
+      absl::StrContains(pair.client().error(), "no application protocol"))
       << pair.client().error();
 }
 

@@ -41,7 +41,7 @@ std::string SdsSpiffeId(const std::optional<model::TlsCertificate>& cert) {
 TrustStore LoadStore(const std::string& path, std::vector<std::string>* warn) {
   auto store = tls::LoadTrustBundle(path);
   if (!store.ok()) {
-    warn->push_back(std::string(store.status().message()));
+    warn->emplace_back(store.status().message());
     return nullptr;
   }
   return TrustStore(store->release(), X509_STORE_free);
@@ -110,8 +110,7 @@ void CompileGatewayTls(const TunnelInputs& in, TunnelConfig* out,
           file_cert = std::move(*c);
           cert = &*file_cert;
         } else {
-          warnings->push_back(
-              absl::StrCat(where, ": ", std::string(c.status().message())));
+          warnings->push_back(absl::StrCat(where, ": ", c.status().message()));
         }
       } else if (l.tls->certificate.sds && in.identities != nullptr) {
         minted = in.identities->Get(out->gateway_identity[g.virtual_gateway]);
@@ -140,7 +139,7 @@ void CompileGatewayTls(const TunnelInputs& in, TunnelConfig* out,
           t.context = *ctx;
         else
           warnings->push_back(
-              absl::StrCat(where, ": ", std::string(ctx.status().message())));
+              absl::StrCat(where, ": ", ctx.status().message()));
       } else if (!l.tls->certificate.acm) {
         warnings->push_back(absl::StrCat(where, ": no certificate yet"));
       }
@@ -302,9 +301,9 @@ std::shared_ptr<const TunnelConfig> CompileTunnelConfig(
             if (ctx.ok())
               p.client_context = *ctx;
             else
-              warnings->push_back(std::string(ctx.status().message()));
+              warnings->emplace_back(ctx.status().message());
           } else {
-            warnings->push_back(std::string(cert.status().message()));
+            warnings->emplace_back(cert.status().message());
           }
         }
         auto slash = target.find('/');
@@ -406,9 +405,9 @@ std::shared_ptr<const TunnelConfig> CompileTunnelConfig(
             if (ctx.ok())
               out->server_contexts[id] = *ctx;
             else
-              warnings->push_back(std::string(ctx.status().message()));
+              warnings->emplace_back(ctx.status().message());
           } else {
-            warnings->push_back(std::string(cert.status().message()));
+            warnings->emplace_back(cert.status().message());
           }
         }
       }

@@ -95,7 +95,7 @@ struct HboneConnection::Stream {
 };
 
 HboneConnection::HboneConnection(Worker* worker, net::UniqueFd fd, Role role,
-                                 SSL_CTX* ctx, std::string sni,
+                                 SSL_CTX* ctx, const std::string& sni,
                                  std::string pool_key, std::string peer_label)
     : worker_(worker),
       fd_(std::move(fd)),
@@ -618,7 +618,7 @@ void HboneConnection::OnHeaders(int32_t stream_id,
   if (block.status >= 200 && block.status < 300 && !s->established) {
     s->established = true;
     PumpFromLocal(s);
-    if ((s = Find(stream_id)) == nullptr) return;
+    if (Find(stream_id) == nullptr) return;
   } else if (!s->established) {
     auto why = block.headers.Get("x-nodemesh-refusal");
     LOG_EVERY_N(WARNING, 20)

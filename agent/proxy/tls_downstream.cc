@@ -23,7 +23,7 @@ TlsDownstream::TlsDownstream(Worker* worker, net::UniqueFd fd,
                              const compile::GatewayTls& config)
     : worker_(worker),
       fd_(std::move(fd)),
-      info_(std::move(info)),
+      info_(info),
       mode_(config.mode),
       context_(config.context),
       sans_(config.sans) {}

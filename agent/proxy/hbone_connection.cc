@@ -516,6 +516,13 @@ void HboneConnection::PumpToLocal(Stream* s) {
 
 void HboneConnection::CloseStream(Stream* s, uint32_t reset_code) {
   const int32_t id = s->id;
+  // Bytes received and never delivered still count against the
+  // connection's window: give them back, or aborted streams starve the
+  // connection every other caller shares.
+  if (s->in_off < s->in.size()) {
+    codec_.Consume(id, s->in.size() - s->in_off);
+    worker_->QueueFlush(this);
+  }
   if (reset_code != 0 && !s->codec_closed) {
     codec_.ResetStream(id, reset_code);
     worker_->QueueFlush(this);

@@ -118,9 +118,22 @@ absl::StatusOr<SslCtxPtr> MakeContext(const ContextOptions& options,
   SSL_CTX_set_options(raw, SSL_OP_NO_TICKET);
   SSL_CTX_set_num_tickets(raw, 0);
   SSL_CTX_set_session_cache_mode(raw, SSL_SESS_CACHE_OFF);
+  // Buffers stay with the connection (RELEASE_BUFFERS would free and
+  // allocate them around every burst: a tunnel connection carries many
+  // requests). Read-ahead with a 64 KiB buffer takes several records per
+  // read(2) when bytes stream in.
   SSL_CTX_set_mode(raw, SSL_MODE_ENABLE_PARTIAL_WRITE |
-                            SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
-                            SSL_MODE_RELEASE_BUFFERS);
+                            SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  SSL_CTX_set_read_ahead(raw, 1);
+  SSL_CTX_set_default_read_buffer_len(raw, 64 * 1024);
+  // AES-128-GCM first (as BoringSSL and Envoy order them): the same AEAD
+  // strength class at less CPU per byte than AES-256.
+  if (SSL_CTX_set_ciphersuites(raw,
+                               "TLS_AES_128_GCM_SHA256:"
+                               "TLS_CHACHA20_POLY1305_SHA256:"
+                               "TLS_AES_256_GCM_SHA384") != 1) {
+    return failed("cipher suites");
+  }
   if (server &&
       SSL_CTX_set_session_id_context(raw, kSessionIdContext,
                                      sizeof(kSessionIdContext) - 1) != 1) {

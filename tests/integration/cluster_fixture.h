@@ -92,6 +92,9 @@ class PacketCapture {
   // SIGINT, then waits for tcpdump to write out and exit. Idempotent.
   void Stop();
   const std::string& pcap_path() const { return path_; }
+  // Packets the kernel dropped before tcpdump read them (after Stop(); -1
+  // when tcpdump did not say): a test that proves an absence needs 0.
+  int dropped() const;
   // The pcap file's bytes (after Stop()).
   std::string Bytes() const;
   // Packets of the pcap that a tshark display filter selects (after
@@ -107,6 +110,7 @@ class PacketCapture {
  private:
   pid_t pid_ = -1;
   bool listening_ = false;
+  bool stopped_ = false;  // tcpdump exited on SIGINT and wrote its counts
   std::string path_;
 };
 

@@ -36,7 +36,7 @@ json Mesh() {
 // A virtual node whose endpoints come from the workload registry and the
 // cluster's workloads.json (no service discovery in its spec).
 json RegistryNode(const std::string& name, uint16_t port,
-                  std::vector<std::string> backends = {}) {
+                  const std::vector<std::string>& backends = {}) {
   json spec = {{"listeners",
                 {{{"portMapping", {{"port", port}, {"protocol", "http"}}}}}}};
   json b = json::array();
@@ -277,6 +277,7 @@ TEST_F(ClusterTrafficTest, CallsBetweenWorkloadsOfOneNodeNeverLeaveIt) {
   // The capture works: traffic between n2 and n3 shows in it.
   EXPECT_TRUE(TcpConnects(cluster_, 2, ClusterScope::NodeAddress(3), 15008));
   capture->Stop();
+  ASSERT_EQ(capture->dropped(), 0) << "the capture missed packets";
 
   EXPECT_EQ(cluster_.UpstreamStats(near_)["by_path"].value("/same-node/1", 0),
             1);
@@ -306,6 +307,7 @@ TEST_F(ClusterTrafficTest, TheBridgeSeesOnlyTlsNeverThePayload) {
   capture->Stop();
   EXPECT_EQ(code, 0);
   EXPECT_EQ(out, body);
+  ASSERT_EQ(capture->dropped(), 0) << "the capture missed packets";
 
   const std::string pcap = capture->Bytes();
   EXPECT_GT(pcap.size(), 24u);  // more than the pcap header

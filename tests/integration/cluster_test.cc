@@ -14,6 +14,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <utility>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -187,6 +188,58 @@ TEST(ClusterTest, NodesWithoutIdentitiesComeUp) {
   EXPECT_EQ(cluster.Node(1).Curl("http://198.18.2.1:9000/"), "back@n2\n");
   EXPECT_EQ(cluster.Node(2).Curl("http://198.18.1.1:9000/"), "back@n1\n");
   EXPECT_EQ(cluster.certs(), nullptr);
+}
+
+// The test CA that the cluster's agents and later bad-peer tests use, as
+// openssl itself judges it: node intermediates chain to the root, and of
+// the leaves the helpers make only the valid one verifies.
+TEST(ClusterCertsTest, IntermediatesChainToTheRootAndBadLeavesAreBad) {
+  ClusterCerts certs({"n1", "n2"});
+  ASSERT_TRUE(certs.ok());
+  auto verify = [&](const std::string& pem, const std::string& untrusted) {
+    int code = -1;
+    std::string out = RunCommand(
+        absl::StrCat("openssl verify -CAfile ", certs.root(),
+                     untrusted.empty() ? "" : " -untrusted " + untrusted, " ",
+                     pem, " 2>&1"),
+        &code);
+    return std::make_pair(code, out);
+  };
+  for (const char* node : {"n1", "n2"}) {
+    EXPECT_EQ(verify(certs.intermediate(node), "").first, 0) << node;
+    std::string text =
+        RunCommand("openssl x509 -noout -text -in " + certs.intermediate(node));
+    EXPECT_TRUE(absl::StrContains(text, "CA:TRUE, pathlen:0")) << text;
+    EXPECT_TRUE(absl::StrContains(text, "Certificate Sign, CRL Sign")) << text;
+    EXPECT_TRUE(absl::StartsWith(ReadFile(certs.intermediate_key(node)),
+                                 "-----BEGIN PRIVATE KEY-----"));
+  }
+  const std::string id = "spiffe://cluster.local/ns/m/vn/back";
+  auto valid = certs.ValidLeaf("n2", id, "back");
+  auto v = verify(valid.pem, certs.intermediate("n2"));
+  EXPECT_EQ(v.first, 0) << v.second;
+  EXPECT_TRUE(absl::StrContains(
+      RunCommand("openssl x509 -noout -ext subjectAltName -in " + valid.pem),
+      "URI:" + id));
+  EXPECT_EQ(ReadFile(valid.chain),
+            ReadFile(valid.pem) + ReadFile(certs.intermediate("n2")));
+
+  auto expired = certs.ExpiredLeaf("n2", id, "back-expired");
+  v = verify(expired.pem, certs.intermediate("n2"));
+  EXPECT_NE(v.first, 0);
+  EXPECT_TRUE(absl::StrContains(v.second, "certificate has expired"))
+      << v.second;
+
+  auto untrusted = certs.UntrustedLeaf(id, "back-untrusted");
+  v = verify(untrusted.pem, "");
+  EXPECT_NE(v.first, 0);
+  EXPECT_TRUE(absl::StrContains(v.second, "unable to get local issuer"))
+      << v.second;
+  int code = -1;
+  RunCommand(absl::StrCat("openssl verify -CAfile ", untrusted.root, " ",
+                          untrusted.pem, " 2>&1"),
+             &code);
+  EXPECT_EQ(code, 0) << "the untrusted leaf is not even valid under its root";
 }
 
 class ClusterTrafficTest : public ::testing::Test {

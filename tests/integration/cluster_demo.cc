@@ -21,6 +21,7 @@
 #include <memory>
 #include <random>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -82,8 +83,10 @@ void Indented(const std::string& text) {
 // Lines of `text` counted, as "  N  line".
 std::string Tally(const std::string& text) {
   std::map<std::string, int> n;
-  for (absl::string_view line : absl::StrSplit(text, '\n', absl::SkipEmpty()))
-    ++n[std::string(line)];
+  for (absl::string_view line : absl::StrSplit(text, '\n', absl::SkipEmpty())) {
+    const std::string key(line);
+    ++n[key];
+  }
   std::string out;
   for (const auto& [line, count] : n)
     absl::StrAppend(&out, count, " x ", line, "\n");
@@ -269,5 +272,11 @@ int main(int argc, char** argv) {
   ::sigaction(SIGINT, &sa, nullptr);
   ::sigaction(SIGTERM, &sa, nullptr);
   std::string dir = argc > 1 ? argv[1] : NODEMESH_CLUSTER_EXAMPLE;
-  return nodemesh::testing::Run(dir);
+  try {
+    return nodemesh::testing::Run(dir);
+  } catch (const std::exception& e) {
+    // The cluster's destructors have run by now: nothing is left.
+    std::cerr << "cluster-demo: " << e.what() << "\n";
+    return 1;
+  }
 }

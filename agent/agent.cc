@@ -245,7 +245,10 @@ absl::Status Agent::Run() {
   if (*identities != nullptr)
     node.SetTls((*identities)->store(), (*identities)->trust());
   if (auto s = node.Start(model.current()); !s.ok()) return s;
-  if (*identities != nullptr) (*identities)->StartRotation(loop->get());
+  if (*identities != nullptr)
+    (*identities)->StartRotation(loop->get(), [&node] {
+      node.RecompileTunnel();
+    });
   model.Subscribe(
       [&proxy, &node](const std::shared_ptr<const model::Snapshot>& snap) {
         proxy.Update(*snap);

@@ -140,15 +140,24 @@ void NodeController::RecompileTunnel() {
   in.node_id = [this](const std::string& mesh, const std::string& vn) {
     return registry_.VirtualNodeId(mesh, vn);
   };
+  in.identities = identities_;
   std::vector<std::string> warnings;
   auto tunnel = compile::CompileTunnelConfig(in, &warnings);
-  if (warnings != tunnel_warnings_) {
-    for (const std::string& w : warnings) LOG(WARNING) << "tunnel: " << w;
-    tunnel_warnings_ = std::move(warnings);
-  }
   if (identities_ != nullptr) {
     if (auto s = identities_->SetIdentities(tunnel->identities); !s.ok())
       LOG(ERROR) << "identities: " << s.message();
+    // A gateway presenting its minted (sds) certificate needs it minted.
+    bool again = false;
+    for (const auto& [port, t] : tunnel->gateway_tls)
+      again = again || t.context == nullptr;
+    if (again) {
+      warnings.clear();
+      tunnel = compile::CompileTunnelConfig(in, &warnings);
+    }
+  }
+  if (warnings != tunnel_warnings_) {
+    for (const std::string& w : warnings) LOG(WARNING) << "tunnel: " << w;
+    tunnel_warnings_ = std::move(warnings);
   }
   proxy_->SetTunnel(std::move(tunnel));
 }

@@ -51,6 +51,9 @@ class NodeController {
   const workload::WorkloadRegistry& registry() const { return registry_; }
   // Identities to mint for local workloads and the mesh's roots (before
   // Start; null without --signing_cert).
+  // The tunnel's tables (remote endpoints, identities, authorization,
+  // gateway TLS); again after certificates were renewed.
+  void RecompileTunnel();
   void SetTls(tls::IdentityStore* identities, X509_STORE* ca_trust) {
     identities_ = identities;
     ca_trust_ = ca_trust;
@@ -62,8 +65,6 @@ class NodeController {
   void SyncPodNamespaces();
   void PollDeclared();
   void PollNodes();
-  // The tunnel's tables (remote endpoints, identities, authorization).
-  void RecompileTunnel();
   std::vector<uint16_t> ListenerPorts(const std::string& mesh,
                                       const std::string& vn) const;
   admin::AdminResponse PostWorkload(const admin::AdminRequest& req);

@@ -47,13 +47,18 @@ absl::StatusOr<std::unique_ptr<NodeIdentities>> NodeIdentities::Create(
       std::move(*ca), std::chrono::seconds(config.cert_lifetime_seconds)));
 }
 
-void NodeIdentities::StartRotation(net::EventLoop* loop) {
+void NodeIdentities::StartRotation(net::EventLoop* loop,
+                                   std::function<void()> renewed) {
+  renewed_ = std::move(renewed);
   loop->AddTimer(kRotationCheck, [this, loop] { Rotate(loop); });
 }
 
 void NodeIdentities::Rotate(net::EventLoop* loop) {
   int n = store_.RotateDue(tls::SystemClock::now());
-  if (n > 0) LOG(INFO) << "identities: renewed " << n << " certificate(s)";
+  if (n > 0) {
+    LOG(INFO) << "identities: renewed " << n << " certificate(s)";
+    if (renewed_) renewed_();
+  }
   loop->AddTimer(kRotationCheck, [this, loop] { Rotate(loop); });
 }
 

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <functional>
 #include <memory>
 
 #include "absl/status/statusor.h"
@@ -24,7 +25,8 @@ class NodeIdentities {
   tls::IdentityStore* store() { return &store_; }
   X509_STORE* trust() const { return ca_->trust(); }
   // Checks for renewals every second from now on.
-  void StartRotation(net::EventLoop* loop);
+  // `renewed` runs after certificates were renewed.
+  void StartRotation(net::EventLoop* loop, std::function<void()> renewed);
 
   // nodemesh_tls_* metrics; GET /certs.
   void RenderMetrics(stats::PrometheusText* out) const;
@@ -35,6 +37,7 @@ class NodeIdentities {
                  std::chrono::seconds lifetime)
       : ca_(std::move(ca)), store_(ca_.get(), lifetime) {}
   void Rotate(net::EventLoop* loop);
+  std::function<void()> renewed_;
 
   std::unique_ptr<tls::CertificateAuthority> ca_;
   tls::IdentityStore store_;

@@ -3,6 +3,7 @@
 #include <openssl/pem.h>
 
 #include <cstdio>
+#include <optional>
 #include <set>
 #include <utility>
 
@@ -40,7 +41,7 @@ std::string SdsSpiffeId(const std::optional<model::TlsCertificate>& cert) {
 TrustStore LoadStore(const std::string& path, std::vector<std::string>* warn) {
   auto store = tls::LoadTrustBundle(path);
   if (!store.ok()) {
-    warn->push_back(std::string(store.status().message()));
+    warn->emplace_back(store.status().message());
     return nullptr;
   }
   return TrustStore(store->release(), X509_STORE_free);
@@ -76,6 +77,74 @@ void TargetsOfService(const ProxyConfig& config, const std::string& mesh,
     };
     for (const HttpRouteEntry& r : h.http_routes) add(r.targets);
     for (const TcpRouteEntry& r : h.tcp_routes) add(r.targets);
+  }
+}
+
+// The tls of the VirtualGateway listeners this node serves.
+void CompileGatewayTls(const TunnelInputs& in, TunnelConfig* out,
+                       std::vector<std::string>* warnings) {
+  for (const GatewayListener& g : in.proxy->gateways) {
+    auto it = in.snapshot->resources.find(model::ResourceIdView(
+        model::ResourceKind::kVirtualGateway, g.mesh, "", g.virtual_gateway));
+    if (it == in.snapshot->resources.end()) continue;
+    const auto* spec =
+        std::get_if<model::VirtualGatewaySpec>(&it->second->spec);
+    if (spec == nullptr) continue;
+    for (const model::VirtualGatewayListener& l : spec->listeners) {
+      if (l.port_mapping.port != g.port || !l.tls ||
+          l.tls->mode == model::TlsMode::kDisabled)
+        continue;
+      const std::string where =
+          absl::StrCat("VirtualGateway ", g.mesh, "/", g.virtual_gateway,
+                       " listener ", g.port, " tls");
+      GatewayTls t;
+      t.mode = l.tls->mode;
+      std::optional<tls::Certificate> file_cert;
+      std::shared_ptr<const tls::IdentityStore::Credentials> minted;
+      const tls::Certificate* cert = nullptr;
+      if (l.tls->certificate.file) {
+        auto c = tls::LoadCertificateFiles(
+            l.tls->certificate.file->certificate_chain,
+            l.tls->certificate.file->private_key);
+        if (c.ok()) {
+          file_cert = std::move(*c);
+          cert = &*file_cert;
+        } else {
+          warnings->push_back(absl::StrCat(where, ": ", c.status().message()));
+        }
+      } else if (l.tls->certificate.sds && in.identities != nullptr) {
+        minted = in.identities->Get(out->gateway_identity[g.virtual_gateway]);
+        if (minted) cert = &minted->certificate;
+      } else if (l.tls->certificate.acm) {
+        warnings->push_back(absl::StrCat(
+            where,
+            ": acm certificates are not available outside AWS; use "
+            "file or sds"));
+      }
+      tls::ContextOptions o;
+      o.certificate = cert;
+      o.alpn_any_of = {"h2", "http/1.1"};
+      TrustStore trust;
+      if (l.tls->validation) {
+        if (!CompileTrust(l.tls->validation->trust, &trust, warnings))
+          cert = nullptr;  // unreadable trust: refuse rather than admit all
+        o.trust = trust != nullptr ? trust.get() : in.ca_trust;
+        o.require_peer_cert = true;
+        if (l.tls->validation->subject_alternative_names)
+          t.sans = l.tls->validation->subject_alternative_names->match_exact;
+      }
+      if (cert != nullptr) {
+        auto ctx = tls::MakeServerContext(o);
+        if (ctx.ok())
+          t.context = *ctx;
+        else
+          warnings->push_back(
+              absl::StrCat(where, ": ", ctx.status().message()));
+      } else if (!l.tls->certificate.acm) {
+        warnings->push_back(absl::StrCat(where, ": no certificate yet"));
+      }
+      out->gateway_tls[g.port] = std::move(t);
+    }
   }
 }
 
@@ -232,9 +301,9 @@ std::shared_ptr<const TunnelConfig> CompileTunnelConfig(
             if (ctx.ok())
               p.client_context = *ctx;
             else
-              warnings->push_back(std::string(ctx.status().message()));
+              warnings->emplace_back(ctx.status().message());
           } else {
-            warnings->push_back(std::string(cert.status().message()));
+            warnings->emplace_back(cert.status().message());
           }
         }
         auto slash = target.find('/');
@@ -258,6 +327,7 @@ std::shared_ptr<const TunnelConfig> CompileTunnelConfig(
 
   std::set<std::string> minted;
   for (const auto& [name, id] : out->gateway_identity) minted.insert(id);
+  CompileGatewayTls(in, out.get(), warnings);
   for (const auto& [wid, w] : *in.workloads) {
     std::string key = absl::StrCat(w.mesh, "/", w.virtual_node);
     std::string id = identity(w.mesh, w.virtual_node);
@@ -335,9 +405,9 @@ std::shared_ptr<const TunnelConfig> CompileTunnelConfig(
             if (ctx.ok())
               out->server_contexts[id] = *ctx;
             else
-              warnings->push_back(std::string(ctx.status().message()));
+              warnings->emplace_back(ctx.status().message());
           } else {
-            warnings->push_back(std::string(cert.status().message()));
+            warnings->emplace_back(cert.status().message());
           }
         }
       }

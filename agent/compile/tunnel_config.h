@@ -76,6 +76,17 @@ struct LocalTarget {
   absl::flat_hash_set<std::string> allowed;
 };
 
+// A VirtualGateway listener's tls: clients from outside the mesh.
+struct GatewayTls {
+  model::TlsMode mode = model::TlsMode::kDisabled;
+  // Presents the listener's certificate (file, or sds: the gateway's
+  // minted identity), offers h2 and http/1.1; with validation it asks
+  // for a client certificate and verifies it. Null: the certificate could
+  // not be had (acm, an unreadable file): the listener refuses TLS.
+  tls::SslCtxPtr context;
+  std::vector<std::string> sans;  // validation SANs; empty: any
+};
+
 struct TunnelConfig {
   std::string trust_domain;
   std::string node_name;
@@ -93,6 +104,8 @@ struct TunnelConfig {
   absl::flat_hash_map<std::string, tls::SslCtxPtr> server_contexts;
   // Every identity this node acts as: minted and rotated.
   std::vector<std::string> identities;
+  // VirtualGateway listeners with tls, by port.
+  absl::flat_hash_map<uint16_t, GatewayTls> gateway_tls;
 
   const ClientTlsPolicy* ClientPolicy(const std::string& caller,
                                       const std::string& target,
@@ -109,6 +122,8 @@ struct TunnelInputs {
   // The mesh's roots (--ca_bundle): the trust of `acm` and `sds`
   // validation, and of every tunnel handshake.
   X509_STORE* ca_trust = nullptr;
+  // The minted certificates (sds gateway certificates); may be null.
+  const tls::IdentityStore* identities = nullptr;
   std::function<uint32_t(const std::string& mesh, const std::string& vn)>
       node_id;
 };

@@ -1,5 +1,7 @@
 #include "agent/proxy/hbone_connection.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/x509_vfy.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -29,7 +31,10 @@ constexpr auto kHandshakeTimeout = std::chrono::seconds(10);
 constexpr auto kIdleTimeout = std::chrono::seconds(60);
 constexpr uint32_t kCancel = 8;  // RST_STREAM CANCEL
 
+// TLS reads (fed to the codec) and local reads apart: a local read runs
+// inside Feed's callbacks, while the codec still parses the TLS bytes.
 thread_local char read_scratch[64 * 1024];
+thread_local char local_scratch[64 * 1024];
 
 TunnelRefusal Classify(const std::string& error, const SSL* ssl, bool cut_off) {
   long verify = ssl != nullptr ? SSL_get_verify_result(ssl) : X509_V_OK;
@@ -90,7 +95,7 @@ struct HboneConnection::Stream {
 };
 
 HboneConnection::HboneConnection(Worker* worker, net::UniqueFd fd, Role role,
-                                 SSL_CTX* ctx, std::string sni,
+                                 SSL_CTX* ctx, const std::string& sni,
                                  std::string pool_key, std::string peer_label)
     : worker_(worker),
       fd_(std::move(fd)),
@@ -451,9 +456,9 @@ void HboneConnection::PumpFromLocal(Stream* s) {
       s->out.data.clear();
       s->out.off = 0;
     }
-    ssize_t n = ::read(s->fd.get(), read_scratch, sizeof(read_scratch));
+    ssize_t n = ::read(s->fd.get(), local_scratch, sizeof(local_scratch));
     if (n > 0) {
-      s->out.data.append(read_scratch, static_cast<size_t>(n));
+      s->out.data.append(local_scratch, static_cast<size_t>(n));
       moved = true;
       continue;
     }
@@ -584,6 +589,8 @@ void HboneConnection::ServeConnect(int32_t id,
            absl::StrCat(authority, ": ", fd.status().message()));
     return;
   }
+  int one = 1;
+  (void)::setsockopt(fd->get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
   auto s = std::make_unique<Stream>();
   s->id = id;
   s->fd = std::move(*fd);
@@ -611,7 +618,7 @@ void HboneConnection::OnHeaders(int32_t stream_id,
   if (block.status >= 200 && block.status < 300 && !s->established) {
     s->established = true;
     PumpFromLocal(s);
-    if ((s = Find(stream_id)) == nullptr) return;
+    if (Find(stream_id) == nullptr) return;
   } else if (!s->established) {
     auto why = block.headers.Get("x-nodemesh-refusal");
     LOG_EVERY_N(WARNING, 20)

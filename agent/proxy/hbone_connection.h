@@ -37,7 +37,7 @@ class HboneConnection final : public WorkerObject, http::H2Visitor {
   // demands of the target's certificate, checked after the handshake.
   // Server: `fd` was accepted; `ctx` selects the certificate by SNI.
   HboneConnection(Worker* worker, net::UniqueFd fd, Role role, SSL_CTX* ctx,
-                  std::string sni, std::string pool_key,
+                  const std::string& sni, std::string pool_key,
                   std::string peer_label);
   ~HboneConnection() override;
 

@@ -12,6 +12,7 @@ add_library(nodemesh_proxy
   ${CMAKE_CURRENT_LIST_DIR}/proxy.cc
   ${CMAKE_CURRENT_LIST_DIR}/proxy_stats.cc
   ${CMAKE_CURRENT_LIST_DIR}/tcp_session.cc
+  ${CMAKE_CURRENT_LIST_DIR}/tls_downstream.cc
   ${CMAKE_CURRENT_LIST_DIR}/tunnel_pool.cc
   ${CMAKE_CURRENT_LIST_DIR}/upstream.cc
   ${CMAKE_CURRENT_LIST_DIR}/worker.cc)

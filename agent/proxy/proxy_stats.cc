@@ -111,6 +111,10 @@ void WorkerStats::Merge(const WorkerStats& o) {
   for (size_t i = 0; i < local_replies.size(); ++i)
     local_replies[i] += o.local_replies[i];
   tunnel.Merge(o.tunnel);
+  gateway_tls_handshakes += o.gateway_tls_handshakes;
+  gateway_tls_plaintext += o.gateway_tls_plaintext;
+  gateway_tls_failures += o.gateway_tls_failures;
+  gateway_tls_refused += o.gateway_tls_refused;
   for (const auto& [k, v] : o.requests) requests[k] += v;
   for (const auto& [k, v] : o.targets) targets[k].Merge(v);
   for (const auto& [k, v] : o.pools) pools[k].Merge(v);

@@ -117,6 +117,11 @@ struct WorkerStats {
   std::array<uint64_t, static_cast<size_t>(LocalReason::kCount)>
       local_replies{};
   TunnelCounters tunnel;
+  // VirtualGateway listeners with tls.
+  uint64_t gateway_tls_handshakes = 0;  // TLS clients served
+  uint64_t gateway_tls_plaintext = 0;   // plaintext clients (PERMISSIVE)
+  uint64_t gateway_tls_failures = 0;    // handshakes or validation failed
+  uint64_t gateway_tls_refused = 0;     // plaintext on a STRICT listener
 
   // Requests by source virtual node, route target and response code; the
   // labels and source names are interned and outlive every config

@@ -1,5 +1,7 @@
 #include "agent/proxy/tunnel_pool.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -50,6 +52,10 @@ absl::StatusOr<net::UniqueFd> TunnelPool::Open(
     }
     auto fd = net::ConnectTcp(remote.tunnel, worker_->options().socket_mark);
     if (!fd.ok()) return fd.status();
+    // Small records go out at once (Nagle would hold a request's last
+    // record for the previous one's ACK).
+    int one = 1;
+    (void)::setsockopt(fd->get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     conn = worker_->Make<HboneConnection>(
         worker_, std::move(*fd), HboneConnection::Role::kClient, ctx,
         remote.identity, key, remote.tunnel.ToString());

@@ -16,6 +16,7 @@
 #include "agent/proxy/hbone_connection.h"
 #include "agent/proxy/http_session.h"
 #include "agent/proxy/tcp_session.h"
+#include "agent/proxy/tls_downstream.h"
 #include "agent/proxy/tunnel_pool.h"
 #include "agent/proxy/upstream.h"
 #include "glog/logging.h"
@@ -464,6 +465,13 @@ void Worker::OnAccept(Listener* l) {
     }
     ++stats_.downstream_cx_total;
     ++stats_.downstream_cx_active;
+    if (!l->outbound && snapshot_->tunnel != nullptr) {
+      auto t = snapshot_->tunnel->gateway_tls.find(l->port);
+      if (t != snapshot_->tunnel->gateway_tls.end()) {
+        Make<TlsDownstream>(this, std::move(*fd), info, t->second)->Start();
+        continue;
+      }
+    }
     const compile::VirtualHost* tcp_host = nullptr;
     if (info.original_dst)
       tcp_host = snapshot_->config->FindTcpHost(info.original_dst->port());

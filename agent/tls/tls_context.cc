@@ -107,7 +107,9 @@ absl::StatusOr<SslCtxPtr> MakeContext(const ContextOptions& options,
   if (raw == nullptr) return failed("SSL_CTX_new");
   SslCtxPtr ctx(raw, SSL_CTX_free);
 
-  if (SSL_CTX_set_min_proto_version(raw, TLS1_3_VERSION) != 1 ||
+  const bool open = !options.alpn_any_of.empty();
+  if (SSL_CTX_set_min_proto_version(
+          raw, open ? TLS1_2_VERSION : TLS1_3_VERSION) != 1 ||
       SSL_CTX_set_max_proto_version(raw, TLS1_3_VERSION) != 1) {
     return failed("TLS 1.3 only");
   }
@@ -155,7 +157,27 @@ absl::StatusOr<SslCtxPtr> MakeContext(const ContextOptions& options,
     SSL_CTX_set_verify(raw, SSL_VERIFY_NONE, nullptr);
   }
 
-  if (!options.alpn.empty()) {
+  if (open) {
+    std::string wire;
+    for (const std::string& p : options.alpn_any_of) {
+      if (p.empty() || p.size() > 255)
+        return absl::InvalidArgumentError("tls: bad ALPN protocol name");
+      wire += static_cast<char>(p.size());
+      wire += p;
+    }
+    auto* owned = new std::string(std::move(wire));
+    if (SSL_CTX_set_ex_data(raw, AlpnWireIndex(), owned) != 1) {
+      delete owned;
+      return failed("ALPN");
+    }
+    if (server) {
+      SSL_CTX_set_alpn_select_cb(raw, SelectAlpn, owned);
+    } else if (SSL_CTX_set_alpn_protos(
+                   raw, reinterpret_cast<const unsigned char*>(owned->data()),
+                   static_cast<unsigned int>(owned->size())) != 0) {
+      return failed("ALPN");
+    }
+  } else if (!options.alpn.empty()) {
     std::string wire = absl::StrCat(
         std::string(1, static_cast<char>(options.alpn.size())), options.alpn);
     if (server) {

@@ -8,6 +8,7 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "agent/tls/certificate.h"
@@ -27,6 +28,10 @@ struct ContextOptions {
   X509_STORE* trust = nullptr;               // peers' roots; null: no check
   bool require_peer_cert = true;
   std::string alpn = "h2";
+  // A listener for clients outside the mesh (a VirtualGateway's): ALPN
+  // from this list in server preference order (overrides `alpn`), a
+  // client offering no ALPN is served (HTTP/1.1), and TLS 1.2 is allowed.
+  std::vector<std::string> alpn_any_of;
 };
 absl::StatusOr<SslCtxPtr> MakeServerContext(const ContextOptions& options);
 absl::StatusOr<SslCtxPtr> MakeClientContext(const ContextOptions& options);

@@ -79,6 +79,9 @@ bool VerifyPeerAgainst(SSL* ssl, X509_STORE* store) {
 
 struct HboneConnection::Stream {
   int32_t id = 0;
+  // In-process (a TunnelChannel) instead of `fd`: `out` and `in` below
+  // are then unused.
+  std::shared_ptr<TunnelChannel> channel;
   net::UniqueFd fd;  // a socketpair end (client) or the endpoint (server)
   std::string authority;
   uint32_t interest = 0;
@@ -146,6 +149,97 @@ bool HboneConnection::OpenStream(net::UniqueFd local,
   streams_[id] = std::move(s);
   worker_->QueueFlush(this);
   return true;
+}
+
+std::shared_ptr<TunnelChannel> HboneConnection::OpenChannel(
+    const std::string& authority) {
+  if (!HasCapacity()) return nullptr;
+  auto ch = std::make_shared<TunnelChannel>();
+  auto s = std::make_unique<Stream>();
+  s->channel = ch;
+  s->authority = authority;
+  const http::HeaderField fields[] = {{":method", "CONNECT"},
+                                      {":authority", authority}};
+  int32_t id = codec_.SubmitRequest(fields, &ch->out_);
+  if (id < 0) return nullptr;
+  s->id = id;
+  ch->conn_ = this;
+  ch->id_ = id;
+  ++opened_;
+  ++worker_->stats().tunnel.streams_out;
+  streams_[id] = std::move(s);
+  worker_->QueueFlush(this);
+  return ch;
+}
+
+void HboneConnection::OnFlush() {
+  Flush();
+  DispatchNotifications();
+}
+
+void HboneConnection::Notify(const std::shared_ptr<TunnelChannel>& channel) {
+  if (channel->notify_queued_) return;
+  channel->notify_queued_ = true;
+  notify_.push_back(channel);
+}
+
+void HboneConnection::DispatchNotifications() {
+  if (in_dispatch_) return;  // the outer loop takes the new ones
+  in_dispatch_ = true;
+  while (!notify_.empty()) {
+    std::vector<std::shared_ptr<TunnelChannel>> batch;
+    batch.swap(notify_);
+    for (const auto& ch : batch) {
+      ch->notify_queued_ = false;
+      if (ch->user_ != nullptr) ch->user_->OnTunnelEvent();
+    }
+  }
+  in_dispatch_ = false;
+}
+
+void HboneConnection::ChannelWrote(TunnelChannel* channel) {
+  codec_.ResumeData(channel->id_, &channel->out_);
+  worker_->QueueFlush(this);
+}
+
+void HboneConnection::ChannelConsumed(TunnelChannel* channel, size_t n) {
+  codec_.Consume(channel->id_, n);
+  worker_->QueueFlush(this);
+}
+
+void HboneConnection::ReleaseChannel(TunnelChannel* channel) {
+  Stream* s = Find(channel->id_);
+  if (s != nullptr) CloseStream(s, kCancel);
+}
+
+size_t TunnelChannel::Write(std::string_view bytes) {
+  if (conn_ == nullptr || failed_ || out_.end) return bytes.size();
+  const size_t pending = out_.pending();
+  const size_t room = pending < kWriteRoom ? kWriteRoom - pending : 0;
+  const size_t n = std::min(room, bytes.size());
+  if (n == 0) return 0;
+  if (out_.off == out_.data.size()) {
+    out_.data.clear();
+    out_.off = 0;
+  }
+  out_.data.append(bytes.data(), n);
+  conn_->ChannelWrote(this);
+  return n;
+}
+
+void TunnelChannel::Consume(size_t n) {
+  n = std::min(n, in_.size() - in_off_);
+  in_off_ += n;
+  if (in_off_ == in_.size()) {
+    in_.clear();
+    in_off_ = 0;
+  }
+  if (conn_ != nullptr && n > 0) conn_->ChannelConsumed(this, n);
+}
+
+void TunnelChannel::Release() {
+  user_ = nullptr;
+  if (conn_ != nullptr) conn_->ReleaseChannel(this);
 }
 
 void HboneConnection::OnEvents(uint32_t events) {
@@ -238,6 +332,11 @@ bool HboneConnection::CheckServer() {
 }
 
 void HboneConnection::OnReadable() {
+  ReadAll();
+  DispatchNotifications();
+}
+
+void HboneConnection::ReadAll() {
   while (!closed_) {
     size_t n = 0;
     auto r = tls_.Read(read_scratch, sizeof(read_scratch), &n);
@@ -299,6 +398,7 @@ void HboneConnection::Flush() {
     return;
   }
   UpdateInterest();
+  DispatchNotifications();
 }
 
 void HboneConnection::UpdateInterest() {
@@ -326,6 +426,11 @@ void HboneConnection::Close() {
   closed_ = true;
   if (role_ == Role::kClient) worker_->tunnels()->Forget(this);
   for (auto& [id, s] : streams_) {
+    if (s->channel != nullptr) {
+      s->channel->failed_ = true;
+      s->channel->conn_ = nullptr;
+      Notify(s->channel);
+    }
     if (s->registered) worker_->loop()->Remove(s->fd.get());
     // Delivered streams count as client connections (drain waits for them).
     if (role_ == Role::kServer) --worker_->stats().downstream_cx_active;
@@ -337,6 +442,7 @@ void HboneConnection::Close() {
     fd_.Reset();
   }
   worker_->Retire(this);
+  DispatchNotifications();
 }
 
 void HboneConnection::Drain() {
@@ -375,6 +481,7 @@ HboneConnection::Stream* HboneConnection::Find(int32_t id) {
 }
 
 void HboneConnection::UpdateStreamInterest(Stream* s) {
+  if (s->channel != nullptr) return;
   uint32_t want = 0;
   if (s->connecting) {
     want = EPOLLOUT;
@@ -516,6 +623,19 @@ void HboneConnection::PumpToLocal(Stream* s) {
 
 void HboneConnection::CloseStream(Stream* s, uint32_t reset_code) {
   const int32_t id = s->id;
+  if (s->channel != nullptr) {
+    // The user may still read what arrived; the window is the
+    // connection's business and opens now.
+    TunnelChannel* ch = s->channel.get();
+    const size_t unconsumed = ch->in_.size() - ch->in_off_;
+    if (unconsumed > 0) {
+      codec_.Consume(id, unconsumed);
+      worker_->QueueFlush(this);
+    }
+    if (!ch->peer_end_) ch->failed_ = true;
+    ch->conn_ = nullptr;
+    if (ch->user_ != nullptr) Notify(s->channel);
+  }
   // Bytes received and never delivered still count against the
   // connection's window: give them back, or aborted streams starve the
   // connection every other caller shares.
@@ -622,6 +742,24 @@ void HboneConnection::OnHeaders(int32_t stream_id,
   }
   Stream* s = Find(stream_id);
   if (s == nullptr) return;
+  if (s->channel != nullptr) {
+    TunnelChannel* ch = s->channel.get();
+    if (block.status >= 200 && block.status < 300) {
+      ch->established_ = true;
+      Notify(s->channel);
+    } else if (!ch->established_) {
+      auto why = block.headers.Get("x-nodemesh-refusal");
+      LOG_EVERY_N(WARNING, 20)
+          << "tunnel to " << peer_label_ << ": CONNECT " << s->authority
+          << " refused with " << block.status << " ("
+          << (why ? *why : std::string_view("no reason")) << ")";
+      ch->failed_ = true;
+      CloseStream(s, end_stream ? 0 : kCancel);
+      return;
+    }
+    if (end_stream) OnEndStream(stream_id);
+    return;
+  }
   if (block.status >= 200 && block.status < 300 && !s->established) {
     s->established = true;
     PumpFromLocal(s);
@@ -642,6 +780,12 @@ void HboneConnection::OnData(int32_t stream_id, std::string_view data) {
   Stream* s = Find(stream_id);
   if (s == nullptr) {
     codec_.Consume(stream_id, data.size());
+    return;
+  }
+  if (s->channel != nullptr) {
+    // Consumed when the user takes it: the window stays shut meanwhile.
+    s->channel->in_.append(data);
+    Notify(s->channel);
     return;
   }
   size_t written = 0;
@@ -669,6 +813,11 @@ void HboneConnection::OnData(int32_t stream_id, std::string_view data) {
 void HboneConnection::OnEndStream(int32_t stream_id) {
   Stream* s = Find(stream_id);
   if (s == nullptr) return;
+  if (s->channel != nullptr) {
+    s->channel->peer_end_ = true;
+    Notify(s->channel);
+    return;
+  }
   s->peer_end = true;
   if (s->in_off == s->in.size() && !s->connecting && !s->shut_wr) {
     ::shutdown(s->fd.get(), SHUT_WR);
@@ -691,12 +840,17 @@ void HboneConnection::OnGoaway(int32_t /*last_stream_id*/, uint32_t /*error*/) {
 
 http::H2OutBody* HboneConnection::BodyOf(int32_t stream_id) {
   Stream* s = Find(stream_id);
-  return s != nullptr ? &s->out : nullptr;
+  if (s == nullptr) return nullptr;
+  return s->channel != nullptr ? &s->channel->out_ : &s->out;
 }
 
 void HboneConnection::OnBodyDrained(int32_t stream_id) {
   Stream* s = Find(stream_id);
   if (s == nullptr) return;
+  if (s->channel != nullptr) {
+    Notify(s->channel);  // room to write again
+    return;
+  }
   if (s->out.off == s->out.data.size()) {
     s->out.data.clear();
     s->out.off = 0;

@@ -17,12 +17,14 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "agent/compile/tunnel_config.h"
 #include "agent/http/h2_codec.h"
 #include "agent/net/unique_fd.h"
 #include "agent/proxy/proxy_stats.h"
+#include "agent/proxy/tunnel_channel.h"
 #include "agent/proxy/worker.h"
 #include "agent/tls/tls.h"
 
@@ -46,6 +48,9 @@ class HboneConnection final : public WorkerObject, http::H2Visitor {
   // `local` (the pool's end of a socketpair). False: no room (the caller
   // then opens another connection).
   bool OpenStream(net::UniqueFd local, const std::string& authority);
+  // Client: a CONNECT to `authority` used in-process (see TunnelChannel);
+  // null when there is no room.
+  std::shared_ptr<TunnelChannel> OpenChannel(const std::string& authority);
   // Streams may still be opened here.
   bool HasCapacity() const;
   const std::string& pool_key() const { return pool_key_; }
@@ -55,15 +60,25 @@ class HboneConnection final : public WorkerObject, http::H2Visitor {
   void OnTick(Clock::time_point now) override;
   void Abort() override { Close(); }
   void Drain() override;
-  void OnFlush() override { Flush(); }
+  void OnFlush() override;
 
  private:
+  friend class TunnelChannel;
   struct Stream;
+
+  // In-process channels: their user hears of changes after the codec is
+  // done parsing (never from inside it).
+  void Notify(const std::shared_ptr<TunnelChannel>& channel);
+  void DispatchNotifications();
+  void ChannelWrote(TunnelChannel* channel);
+  void ChannelConsumed(TunnelChannel* channel, size_t n);
+  void ReleaseChannel(TunnelChannel* channel);
 
   void OnEvents(uint32_t events);
   void DoHandshake();
   bool CheckServer();  // client: clientPolicy against the server's cert
   void OnReadable();
+  void ReadAll();
   void Flush();
   void UpdateInterest();
   void Close();
@@ -102,7 +117,9 @@ class HboneConnection final : public WorkerObject, http::H2Visitor {
   std::string peer_identity_;                       // after the handshake
   absl::flat_hash_map<int32_t, std::unique_ptr<Stream>> streams_;
   uint32_t opened_ = 0;  // client streams opened, not yet closed
-  std::string out_;      // TLS plaintext queued (HTTP/2 frames)
+  std::vector<std::shared_ptr<TunnelChannel>> notify_;
+  bool in_dispatch_ = false;
+  std::string out_;  // TLS plaintext queued (HTTP/2 frames)
   size_t out_off_ = 0;
   uint32_t interest_ = 0;
   bool connected_ = false;

@@ -780,7 +780,11 @@ void HttpSession::StartAttempt() {
   if (upstream_h2_) {
     upstream_ = worker_->AcquireHttp2Upstream(*ep, pool_, &failure, caller);
   } else {
-    upstream_ = worker_->AcquireUpstream(*ep, pool_, &failure, caller);
+    // An HTTP/1.1 client's Upgrade or CONNECT hands the upstream's
+    // socket over (an HTTP/2 stream's stays with the session).
+    upstream_ =
+        worker_->AcquireUpstream(*ep, pool_, &failure, caller,
+                                 request_upgrade_ && transport_ == nullptr);
   }
   if (upstream_ == nullptr) {
     switch (failure) {

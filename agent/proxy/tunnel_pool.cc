@@ -17,61 +17,73 @@ namespace nodemesh::proxy {
 TunnelPool::TunnelPool(Worker* worker) : worker_(worker) {}
 TunnelPool::~TunnelPool() = default;
 
-absl::StatusOr<net::UniqueFd> TunnelPool::Open(
+absl::StatusOr<HboneConnection*> TunnelPool::ConnectionFor(
     const compile::TunnelConfig& config, const std::string& caller,
     const compile::RemoteEndpoint& remote, const net::SocketAddress& endpoint) {
   const compile::ClientTlsPolicy* policy =
       config.ClientPolicy(caller, remote.identity, endpoint.port());
   std::string key =
       absl::StrCat(caller, "|", remote.tunnel.ToString(), "|", remote.identity);
-  HboneConnection* conn = nullptr;
   auto& list = pool_[key];
   for (HboneConnection* c : list) {
-    if (c->HasCapacity()) {
-      conn = c;
-      break;
-    }
+    if (c->HasCapacity()) return c;
   }
-  if (conn == nullptr) {
-    SSL_CTX* ctx = nullptr;
-    std::shared_ptr<const tls::IdentityStore::Credentials> creds;
-    if (policy != nullptr && policy->client_context != nullptr) {
-      ctx = policy->client_context.get();
-    } else if (worker_->options().identities != nullptr &&
-               (creds = worker_->options().identities->Get(caller))) {
-      ctx = creds->client.get();
-    }
-    if (ctx == nullptr) {
-      worker_->stats().tunnel.Refuse(TunnelRefusal::kNoCredentials);
-      LOG_EVERY_N(WARNING, 20)
-          << "tunnel to " << remote.node << ": no certificate for "
-          << (caller.empty() ? "an unknown caller" : caller)
-          << " (is --signing_cert set?)";
-      return absl::FailedPreconditionError(
-          absl::StrCat("no certificate for caller ", caller));
-    }
-    auto fd = net::ConnectTcp(remote.tunnel, worker_->options().socket_mark);
-    if (!fd.ok()) return fd.status();
-    // Small records go out at once (Nagle would hold a request's last
-    // record for the previous one's ACK).
-    int one = 1;
-    (void)::setsockopt(fd->get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    conn = worker_->Make<HboneConnection>(
-        worker_, std::move(*fd), HboneConnection::Role::kClient, ctx,
-        remote.identity, key, remote.tunnel.ToString());
-    conn->SetServerPolicy(policy);
-    conn->Start();
-    if (conn->closed()) return absl::UnavailableError("tunnel connect failed");
-    list.push_back(conn);
+  SSL_CTX* ctx = nullptr;
+  std::shared_ptr<const tls::IdentityStore::Credentials> creds;
+  if (policy != nullptr && policy->client_context != nullptr) {
+    ctx = policy->client_context.get();
+  } else if (worker_->options().identities != nullptr &&
+             (creds = worker_->options().identities->Get(caller))) {
+    ctx = creds->client.get();
   }
+  if (ctx == nullptr) {
+    worker_->stats().tunnel.Refuse(TunnelRefusal::kNoCredentials);
+    LOG_EVERY_N(WARNING, 20)
+        << "tunnel to " << remote.node << ": no certificate for "
+        << (caller.empty() ? "an unknown caller" : caller)
+        << " (is --signing_cert set?)";
+    return absl::FailedPreconditionError(
+        absl::StrCat("no certificate for caller ", caller));
+  }
+  auto fd = net::ConnectTcp(remote.tunnel, worker_->options().socket_mark);
+  if (!fd.ok()) return fd.status();
+  // Small records go out at once (Nagle would hold a request's last
+  // record for the previous one's ACK).
+  int one = 1;
+  (void)::setsockopt(fd->get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  auto* conn = worker_->Make<HboneConnection>(
+      worker_, std::move(*fd), HboneConnection::Role::kClient, ctx,
+      remote.identity, key, remote.tunnel.ToString());
+  conn->SetServerPolicy(policy);
+  conn->Start();
+  if (conn->closed()) return absl::UnavailableError("tunnel connect failed");
+  pool_[key].push_back(conn);
+  return conn;
+}
+
+absl::StatusOr<net::UniqueFd> TunnelPool::Open(
+    const compile::TunnelConfig& config, const std::string& caller,
+    const compile::RemoteEndpoint& remote, const net::SocketAddress& endpoint) {
+  auto conn = ConnectionFor(config, caller, remote, endpoint);
+  if (!conn.ok()) return conn.status();
   int pair[2];
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0,
                    pair) != 0)
     return absl::ResourceExhaustedError("socketpair failed");
   net::UniqueFd ours(pair[0]), theirs(pair[1]);
-  if (!conn->OpenStream(std::move(theirs), endpoint.ToString()))
+  if (!(*conn)->OpenStream(std::move(theirs), endpoint.ToString()))
     return absl::UnavailableError("tunnel stream refused");
   return ours;
+}
+
+absl::StatusOr<std::shared_ptr<TunnelChannel>> TunnelPool::OpenChannel(
+    const compile::TunnelConfig& config, const std::string& caller,
+    const compile::RemoteEndpoint& remote, const net::SocketAddress& endpoint) {
+  auto conn = ConnectionFor(config, caller, remote, endpoint);
+  if (!conn.ok()) return conn.status();
+  auto ch = (*conn)->OpenChannel(endpoint.ToString());
+  if (ch == nullptr) return absl::UnavailableError("tunnel stream refused");
+  return ch;
 }
 
 void TunnelPool::Forget(HboneConnection* connection) {

@@ -24,6 +24,7 @@ namespace nodemesh::proxy {
 
 class Worker;
 class HboneConnection;
+class TunnelChannel;
 
 class TunnelPool {
  public:
@@ -37,6 +38,12 @@ class TunnelPool {
                                      const std::string& caller,
                                      const compile::RemoteEndpoint& remote,
                                      const net::SocketAddress& endpoint);
+  // The same, in-process: the stream's bytes go to and from the returned
+  // channel (no socketpair). For connections that stay HTTP.
+  absl::StatusOr<std::shared_ptr<TunnelChannel>> OpenChannel(
+      const compile::TunnelConfig& config, const std::string& caller,
+      const compile::RemoteEndpoint& remote,
+      const net::SocketAddress& endpoint);
   // A connection closed or going away: no new streams on it.
   void Forget(HboneConnection* connection);
 
@@ -45,6 +52,11 @@ class TunnelPool {
 
  private:
   SSL_CTX* SelectServerContext(std::string_view sni);
+  // A pooled connection with room for a stream, or a new one.
+  absl::StatusOr<HboneConnection*> ConnectionFor(
+      const compile::TunnelConfig& config, const std::string& caller,
+      const compile::RemoteEndpoint& remote,
+      const net::SocketAddress& endpoint);
 
   Worker* const worker_;
   absl::flat_hash_map<std::string, std::vector<HboneConnection*>> pool_;

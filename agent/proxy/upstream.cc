@@ -19,14 +19,29 @@ thread_local char read_scratch[64 * 1024];
 UpstreamConnection::UpstreamConnection(Worker* worker, net::UniqueFd fd,
                                        const net::SocketAddress& endpoint,
                                        ClusterPool* pool,
-                                       const std::string* via)
+                                       const EndpointKey& key)
     : worker_(worker),
       fd_(std::move(fd)),
       endpoint_(endpoint),
-      key_(KeyWithVia(endpoint, via)),
+      key_(key),
       pool_(pool),
       parser_(http::Http1Parser::Mode::kResponse, this) {
   worker_->ConnectionOpened(pool_);
+}
+
+UpstreamConnection::UpstreamConnection(Worker* worker,
+                                       std::shared_ptr<TunnelChannel> channel,
+                                       const net::SocketAddress& endpoint,
+                                       ClusterPool* pool,
+                                       const EndpointKey& key)
+    : worker_(worker),
+      channel_(std::move(channel)),
+      endpoint_(endpoint),
+      key_(key),
+      pool_(pool),
+      parser_(http::Http1Parser::Mode::kResponse, this) {
+  worker_->ConnectionOpened(pool_);
+  channel_->set_user(this);
 }
 
 UpstreamConnection::~UpstreamConnection() = default;
@@ -34,6 +49,11 @@ UpstreamConnection::~UpstreamConnection() = default;
 void UpstreamConnection::Start() {
   ++worker_->stats().upstream_cx_total;
   ++worker_->stats().upstream_cx_active;
+  if (channel_ != nullptr) {
+    // Bytes may go at once: the stream carries them once it is open.
+    connected_ = true;
+    return;
+  }
   interest_ = EPOLLOUT;
   auto s = worker_->loop()->Add(fd_.get(), interest_,
                                 [this](uint32_t ev) { OnEvents(ev); });
@@ -56,6 +76,7 @@ void UpstreamConnection::Attach(UpstreamCallbacks* cb, ClusterPool* requests) {
 }
 
 void UpstreamConnection::UpdateInterest() {
+  if (channel_ != nullptr) return;  // events come from the channel
   uint32_t want = 0;
   if (!connected_) {
     want = EPOLLOUT;
@@ -72,16 +93,13 @@ void UpstreamConnection::UpdateInterest() {
 void UpstreamConnection::Send(std::string_view bytes) {
   if (closed_ || bytes.empty()) return;
   if (connected_ && pending_output() == 0) {
-    ssize_t n = ::send(fd_.get(), bytes.data(), bytes.size(), MSG_NOSIGNAL);
-    if (n == static_cast<ssize_t>(bytes.size())) return;
-    if (n < 0) {
-      if (errno != EAGAIN && errno != EWOULDBLOCK) {
-        Fail(UpstreamFailure::kReset);
-        return;
-      }
-      n = 0;
+    size_t n = 0;
+    if (!WriteOut(bytes.data(), bytes.size(), &n)) {
+      Fail(UpstreamFailure::kReset);
+      return;
     }
-    bytes.remove_prefix(static_cast<size_t>(n));
+    if (n == bytes.size()) return;
+    bytes.remove_prefix(n);
   }
   if (out_off_ > 0 && out_off_ == out_.size()) {
     out_.clear();
@@ -91,16 +109,30 @@ void UpstreamConnection::Send(std::string_view bytes) {
   if (connected_) UpdateInterest();
 }
 
+bool UpstreamConnection::WriteOut(const char* data, size_t size,
+                                  size_t* written) {
+  if (channel_ != nullptr) {
+    *written = channel_->Write(std::string_view(data, size));
+    return true;
+  }
+  ssize_t n = ::send(fd_.get(), data, size, MSG_NOSIGNAL);
+  if (n < 0) {
+    *written = 0;
+    return errno == EAGAIN || errno == EWOULDBLOCK;
+  }
+  *written = static_cast<size_t>(n);
+  return true;
+}
+
 void UpstreamConnection::Flush() {
   while (pending_output() > 0) {
-    ssize_t n = ::send(fd_.get(), out_.data() + out_off_, pending_output(),
-                       MSG_NOSIGNAL);
-    if (n < 0) {
-      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+    size_t n = 0;
+    if (!WriteOut(out_.data() + out_off_, pending_output(), &n)) {
       Fail(UpstreamFailure::kReset);
       return;
     }
-    out_off_ += static_cast<size_t>(n);
+    if (n == 0) break;
+    out_off_ += n;
   }
   if (pending_output() == 0) {
     out_.clear();
@@ -126,6 +158,9 @@ void UpstreamConnection::SetReadPaused(bool paused) {
     parser_.Resume();
     FeedResponse(held);
   }
+  // A channel's bytes wait in it while paused.
+  if (!paused && channel_ != nullptr && !closed_ && !channel_->Peek().empty())
+    worker_->QueueFlush(this);
 }
 
 void UpstreamConnection::OnEvents(uint32_t events) {
@@ -147,6 +182,50 @@ void UpstreamConnection::OnEvents(uint32_t events) {
     if (closed_) return;
   }
   if (events & EPOLLOUT) Flush();
+}
+
+void UpstreamConnection::OnTunnelEvent() {
+  if (closed_) return;
+  std::shared_ptr<TunnelChannel> ch = channel_;  // Close() drops ours
+  if (pending_output() > 0) {
+    Flush();
+    if (closed_) return;
+  }
+  if (cb_ == nullptr) {
+    // Idle in the pool: the endpoint closed it, or talks out of turn.
+    if (!ch->Peek().empty() || ch->eof() || ch->failed()) Close();
+    return;
+  }
+  if (read_paused_) return;  // SetReadPaused(false) comes back here
+  std::string_view data = ch->Peek();
+  if (!data.empty()) {
+    const size_t n = data.size();
+    FeedResponse(data);  // keeps what it does not take (read_ahead_)
+    ch->Consume(n);
+    if (closed_ || cb_ == nullptr) return;
+  }
+  if (ch->failed()) {
+    if (!ch->established()) ++worker_->stats().upstream_cx_connect_fail;
+    Fail(ch->established() ? UpstreamFailure::kReset
+                           : UpstreamFailure::kConnect);
+    return;
+  }
+  if (ch->eof()) {
+    if (raw_) {
+      Fail(UpstreamFailure::kReset);
+      return;
+    }
+    in_read_ = true;
+    parser_.FeedEof();
+    in_read_ = false;
+    if (response_done_ && cb_ == nullptr) {
+      detach_requested_ = false;
+      Close();
+      return;
+    }
+    Fail(parser_.has_error() ? UpstreamFailure::kBadResponse
+                             : UpstreamFailure::kReset);
+  }
 }
 
 void UpstreamConnection::HandleRead() {
@@ -321,6 +400,10 @@ void UpstreamConnection::Close() {
   if (fd_.valid()) {
     worker_->loop()->Remove(fd_.get());
     fd_.Reset();
+  }
+  if (channel_ != nullptr) {
+    channel_->Release();
+    channel_.reset();
   }
   --worker_->stats().upstream_cx_active;
   worker_->Retire(this);

@@ -8,6 +8,7 @@
 #include "agent/http/http1_parser.h"
 #include "agent/net/socket.h"
 #include "agent/net/unique_fd.h"
+#include "agent/proxy/tunnel_channel.h"
 #include "agent/proxy/worker.h"
 
 namespace nodemesh::proxy {
@@ -68,13 +69,19 @@ class Upstream {
 // in between, where any byte or EOF from the peer closes it.
 class UpstreamConnection final : public WorkerObject,
                                  public Upstream,
+                                 TunnelChannelUser,
                                  http::Http1Visitor {
  public:
   // Counted in `pool` (its cluster's connectionPool) while open.
-  // `via`: the caller identity a remote endpoint's connection carries.
+  // `key`: where it is pooled (KeyOf(endpoint), or with the caller
+  // identity of a remote endpoint's connection).
   UpstreamConnection(Worker* worker, net::UniqueFd fd,
                      const net::SocketAddress& endpoint, ClusterPool* pool,
-                     const std::string* via = nullptr);
+                     const EndpointKey& key);
+  // To an endpoint on another node, over a tunnel stream in-process.
+  UpstreamConnection(Worker* worker, std::shared_ptr<TunnelChannel> channel,
+                     const net::SocketAddress& endpoint, ClusterPool* pool,
+                     const EndpointKey& key);
   ~UpstreamConnection() override;
 
   // Registers with the loop (connecting).
@@ -105,9 +112,17 @@ class UpstreamConnection final : public WorkerObject,
 
   void OnTick(Clock::time_point now) override;
   void Abort() override { Close(); }
+  // A channel's bytes held while reading was paused.
+  void OnFlush() override {
+    if (channel_ != nullptr) OnTunnelEvent();
+  }
 
  private:
   void OnEvents(uint32_t events);
+  // TunnelChannelUser: what HandleRead and Flush do for a socket.
+  void OnTunnelEvent() override;
+  // Writes queued bytes to the socket or the channel; false: failed.
+  bool WriteOut(const char* data, size_t size, size_t* written);
   void HandleRead();
   // Feeds bytes to the response parser and settles what the exchange did
   // meanwhile (a Detach from inside a callback, bytes left over).
@@ -129,6 +144,7 @@ class UpstreamConnection final : public WorkerObject,
 
   Worker* const worker_;
   net::UniqueFd fd_;
+  std::shared_ptr<TunnelChannel> channel_;  // instead of fd_
   const net::SocketAddress endpoint_;
   const EndpointKey key_;
   ClusterPool* const pool_;

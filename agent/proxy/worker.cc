@@ -718,13 +718,15 @@ absl::StatusOr<net::UniqueFd> Worker::ConnectUpstream(
 UpstreamConnection* Worker::AcquireUpstream(const net::SocketAddress& ep,
                                             ClusterPool* pool,
                                             AcquireFailure* failure,
-                                            const std::string* caller) {
+                                            const std::string* caller,
+                                            bool needs_socket) {
   *failure = AcquireFailure::kNone;
   if (pool->max_requests != 0 && pool->requests >= pool->max_requests) {
     *failure = AcquireFailure::kRequestLimit;
     return nullptr;
   }
-  const EndpointKey key = PoolKey(ep, caller);
+  EndpointKey key = PoolKey(ep, caller);
+  if (key.via != nullptr) key.socket = needs_socket;
   EndpointState& st = endpoint(key);
   while (!st.idle.empty()) {
     UpstreamConnection* c = st.idle.back();
@@ -751,6 +753,21 @@ UpstreamConnection* Worker::AcquireUpstream(const net::SocketAddress& ep,
     }
     spare->Abort();
   }
+  if (key.via != nullptr && !needs_socket) {
+    // On another node: a tunnel stream used in-process.
+    auto it = snapshot_->tunnel->remote.find(ep.ToString());
+    auto ch =
+        tunnels_->OpenChannel(*snapshot_->tunnel, *caller, it->second, ep);
+    if (!ch.ok()) {
+      *failure = AcquireFailure::kConnect;
+      ++stats_.upstream_cx_connect_fail;
+      return nullptr;
+    }
+    UpstreamConnection* c =
+        Make<UpstreamConnection>(this, std::move(*ch), ep, pool, key);
+    c->Start();
+    return c;
+  }
   auto fd = ConnectUpstream(ep, caller);
   if (!fd.ok()) {
     // EMFILE, ENFILE, ENOBUFS, ENOMEM (ResourceExhausted) and
@@ -764,7 +781,7 @@ UpstreamConnection* Worker::AcquireUpstream(const net::SocketAddress& ep,
     return nullptr;
   }
   UpstreamConnection* c =
-      Make<UpstreamConnection>(this, std::move(*fd), ep, pool, key.via);
+      Make<UpstreamConnection>(this, std::move(*fd), ep, pool, key);
   c->Start();
   return c;
 }

@@ -116,10 +116,14 @@ struct EndpointKey {
   // A remote endpoint's connections carry the caller's identity: pooled
   // per caller (0: local endpoints, shared by every caller).
   const std::string* via = nullptr;
+  // A remote endpoint's connection that may become a client's socket
+  // (an HTTP/1.1 Upgrade or CONNECT): a socketpair into the tunnel, not
+  // an in-process channel. Pooled apart.
+  bool socket = false;
   friend bool operator==(const EndpointKey&, const EndpointKey&) = default;
   template <typename H>
   friend H AbslHashValue(H h, const EndpointKey& k) {
-    return H::combine(std::move(h), k.addr, k.port, k.family, k.via);
+    return H::combine(std::move(h), k.addr, k.port, k.family, k.via, k.socket);
   }
 };
 EndpointKey KeyOf(const net::SocketAddress& a);
@@ -304,10 +308,13 @@ class Worker {
   // in `pool`; null with the reason in `*failure`. At maxConnections an
   // idle connection of the pool to another endpoint is closed to make room.
   // `caller`: the identity a remote endpoint is reached as (null: none).
+  // `needs_socket`: the connection may be handed over as a socket (see
+  // EndpointKey::socket).
   UpstreamConnection* AcquireUpstream(const net::SocketAddress& ep,
                                       ClusterPool* pool,
                                       AcquireFailure* failure,
-                                      const std::string* caller = nullptr);
+                                      const std::string* caller = nullptr,
+                                      bool needs_socket = false);
   // A stream on an HTTP/2 connection to `ep` with room for one (the peer's
   // SETTINGS_MAX_CONCURRENT_STREAMS), else on a new connection.
   Upstream* AcquireHttp2Upstream(const net::SocketAddress& ep,

@@ -89,6 +89,12 @@ std::vector<RegisteredEndpoint> ClusterEndpoints(
                            : absl::StrCat(w.address, ":", *port);
     auto addr = net::SocketAddress::Parse(text);
     if (!addr.ok()) continue;
+    // A workload both registered and declared in cluster/workloads.json
+    // is one endpoint, not two (DESIGN: never double-counted).
+    if (std::any_of(out.begin(), out.end(), [&](const RegisteredEndpoint& e) {
+          return e.address == *addr;
+        }))
+      continue;
     out.push_back({*addr, w.local()});
   }
   return out;

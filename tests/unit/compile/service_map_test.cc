@@ -186,5 +186,22 @@ TEST_F(ServiceMapTest, CloudMapSelectsInstancesByAttributes) {
   }
 }
 
+TEST_F(ServiceMapTest, AWorkloadRegisteredAndDeclaredIsOneEndpoint) {
+  json model = json::array({{{"meshName", "m"}, {"spec", json::object()}},
+                            Node("api", 8080, "http")});
+  workloads_["api-1"] = Wl("api-1", "api", "198.18.1.1", 0);
+  auto declared = Wl("file:n1/api/198.18.1.1", "api", "198.18.1.1", 0);
+  declared.origin = "file";
+  workloads_[declared.id] = declared;
+  workloads_["api-2"] = Wl("api-2", "api", "198.18.1.2", 0);
+  Compile(model);
+  ASSERT_EQ(proxy_->clusters.size(), 1u);
+  auto eps =
+      ClusterEndpoints(proxy_->clusters[0], workloads_, CloudMapIndex(*proxy_));
+  ASSERT_EQ(eps.size(), 2u);
+  EXPECT_EQ(eps[0].address.ToString(), "198.18.1.1:8080");
+  EXPECT_EQ(eps[1].address.ToString(), "198.18.1.2:8080");
+}
+
 }  // namespace
 }  // namespace nodemesh::compile

@@ -34,6 +34,18 @@ constexpr uint32_t kCancel = 8;  // RST_STREAM CANCEL
 // TLS reads (fed to the codec) and local reads apart: a local read runs
 // inside Feed's callbacks, while the codec still parses the TLS bytes.
 thread_local char read_scratch[64 * 1024];
+
+// Agent to agent, windows wider than towards clients: a stream may have
+// 1 MiB in flight (a large response is not held up by a window update
+// every 256 KiB), a connection 16 MiB, which also bounds what one tunnel
+// connection can make this agent hold.
+http::H2CodecOptions TunnelCodecOptions() {
+  http::H2CodecOptions o;
+  o.max_concurrent_streams = 256;
+  o.stream_window = 1024 * 1024;
+  o.connection_window = 16 * 1024 * 1024;
+  return o;
+}
 thread_local char local_scratch[64 * 1024];
 
 TunnelRefusal Classify(const std::string& error, const SSL* ssl, bool cut_off) {
@@ -106,7 +118,7 @@ HboneConnection::HboneConnection(Worker* worker, net::UniqueFd fd, Role role,
       tls_(ctx, fd_.get(), role == Role::kServer, sni),
       codec_(role == Role::kServer ? http::H2Codec::Role::kServer
                                    : http::H2Codec::Role::kClient,
-             this, http::H2CodecOptions{256}),
+             this, TunnelCodecOptions()),
       pool_key_(std::move(pool_key)),
       peer_label_(std::move(peer_label)) {}
 
@@ -228,11 +240,16 @@ size_t TunnelChannel::Write(std::string_view bytes) {
 }
 
 void TunnelChannel::Consume(size_t n) {
-  n = std::min(n, in_.size() - in_off_);
-  in_off_ += n;
   if (in_off_ == in_.size()) {
-    in_.clear();
-    in_off_ = 0;
+    n = std::min(n, direct_.size());
+    direct_.remove_prefix(n);
+  } else {
+    n = std::min(n, in_.size() - in_off_);
+    in_off_ += n;
+    if (in_off_ == in_.size()) {
+      in_.clear();
+      in_off_ = 0;
+    }
   }
   if (conn_ != nullptr && n > 0) conn_->ChannelConsumed(this, n);
 }
@@ -784,8 +801,18 @@ void HboneConnection::OnData(int32_t stream_id, std::string_view data) {
   }
   if (s->channel != nullptr) {
     // Consumed when the user takes it: the window stays shut meanwhile.
-    s->channel->in_.append(data);
-    Notify(s->channel);
+    std::shared_ptr<TunnelChannel> ch = s->channel;  // `s` may go
+    if (ch->in_off_ == ch->in_.size() && ch->user_ != nullptr &&
+        !ch->notify_queued_) {
+      // Nothing waits: offer the bytes where they are.
+      ch->direct_ = data;
+      ch->user_->OnTunnelEvent();
+      data = ch->direct_;
+      ch->direct_ = {};
+      if (data.empty()) return;
+    }
+    ch->in_.append(data);
+    Notify(ch);
     return;
   }
   size_t written = 0;

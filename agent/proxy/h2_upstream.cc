@@ -31,7 +31,7 @@ void Http2UpstreamStream::Attach(UpstreamCallbacks* cb, ClusterPool* requests) {
   cb_ = cb;
   request_pool_ = requests;
   ++request_pool_->requests;
-  ++conn_->worker_->endpoint(conn_->key_).active;
+  ++conn_->worker_->endpoint(KeyOf(conn_->endpoint_)).active;
   body_.Clear();
   has_body_ = false;
   id_ = 0;
@@ -45,7 +45,7 @@ void Http2UpstreamStream::Attach(UpstreamCallbacks* cb, ClusterPool* requests) {
 UpstreamCallbacks* Http2UpstreamStream::EndExchange() {
   UpstreamCallbacks* cb = cb_;
   if (cb != nullptr) {
-    EndpointState& ep = conn_->worker_->endpoint(conn_->key_);
+    EndpointState& ep = conn_->worker_->endpoint(KeyOf(conn_->endpoint_));
     if (ep.active > 0) --ep.active;
     cb_ = nullptr;
   }

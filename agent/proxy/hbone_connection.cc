@@ -120,15 +120,21 @@ HboneConnection::HboneConnection(Worker* worker, net::UniqueFd fd, Role role,
                                    : http::H2Codec::Role::kClient,
              this, TunnelCodecOptions()),
       pool_key_(std::move(pool_key)),
-      peer_label_(std::move(peer_label)) {}
+      peer_label_(std::move(peer_label)),
+      sni_(sni) {}
 
 HboneConnection::~HboneConnection() = default;
 
-void HboneConnection::SetServerPolicy(const compile::ClientTlsPolicy* policy) {
+void HboneConnection::SetServerPolicy(const compile::ClientTlsPolicy* policy,
+                                      const std::string& caller,
+                                      uint16_t port) {
   if (policy != nullptr) policy_ = *policy;
+  caller_ = caller;
+  port_ = port;
 }
 
 void HboneConnection::Start() {
+  worker_->tunnels()->Register(this);
   started_ = idle_since_ = worker_->Now();
   connected_ = role_ == Role::kServer;
   interest_ = connected_ ? EPOLLIN : EPOLLOUT;
@@ -429,19 +435,36 @@ void HboneConnection::UpdateInterest() {
 
 void HboneConnection::Refuse(TunnelRefusal reason, std::string_view detail) {
   worker_->stats().tunnel.Refuse(reason);
-  LOG_EVERY_N(WARNING, 20) << "tunnel "
-                           << (role_ == Role::kServer ? "from " : "to ")
-                           << peer_label_ << " ("
-                           << (peer_identity_.empty() ? "no identity yet"
-                                                      : peer_identity_)
-                           << "): refused, " << TunnelRefusalName(reason)
-                           << ": " << detail;
+  // Every refusal is logged, up to 20 lines a second per worker (a flood
+  // of bad peers must not flood the log); the next line says how many
+  // were left out.
+  thread_local Clock::time_point window;
+  thread_local int lines = 0;
+  thread_local uint64_t left_out = 0;
+  const Clock::time_point now = worker_->Now();
+  if (now - window >= std::chrono::seconds(1)) {
+    window = now;
+    lines = 0;
+  }
+  if (++lines > 20) {
+    ++left_out;
+    return;
+  }
+  LOG(WARNING) << "tunnel " << (role_ == Role::kServer ? "from " : "to ")
+               << peer_label_ << " ("
+               << (peer_identity_.empty() ? "no identity yet" : peer_identity_)
+               << "): refused, " << TunnelRefusalName(reason) << ": " << detail
+               << (left_out > 0 ? absl::StrCat(" (", left_out,
+                                               " earlier refusals not logged)")
+                                : std::string());
+  left_out = 0;
 }
 
 void HboneConnection::Close() {
   if (closed_) return;
   closed_ = true;
   if (role_ == Role::kClient) worker_->tunnels()->Forget(this);
+  worker_->tunnels()->Unregister(this);
   for (auto& [id, s] : streams_) {
     if (s->channel != nullptr) {
       s->channel->failed_ = true;
@@ -684,6 +707,74 @@ void HboneConnection::Answer(int32_t id, int status, TunnelRefusal reason,
   worker_->QueueFlush(this);
 }
 
+TunnelRefusal HboneConnection::Authorize(const compile::TunnelConfig* cfg,
+                                         const std::string& authority,
+                                         std::string* detail) {
+  auto ep = net::SocketAddress::Parse(authority);
+  const compile::LocalTarget* target = nullptr;
+  if (cfg != nullptr && ep.ok()) {
+    auto it = cfg->local.find(ep->ToString());
+    if (it != cfg->local.end()) target = &it->second;
+  }
+  if (target == nullptr) {
+    *detail = absl::StrCat(peer_identity_, " -> ", authority,
+                           ": no endpoint of this node");
+    return TunnelRefusal::kNotLocal;
+  }
+  const char* sni = SSL_get_servername(tls_.ssl(), TLSEXT_NAMETYPE_host_name);
+  if (sni != nullptr && target->identity != sni) {
+    *detail = absl::StrCat(peer_identity_, " -> ", authority, " is ",
+                           target->identity, ", not ", sni);
+    return TunnelRefusal::kWrongIdentity;
+  }
+  if (target->validate) {
+    tls::PeerIdentity peer = tls::PeerOf(tls_.ssl());
+    if ((target->trust != nullptr &&
+         !VerifyPeerAgainst(tls_.ssl(), target->trust.get())) ||
+        !tls::SanMatches(peer, target->sans)) {
+      *detail = absl::StrCat(peer_identity_, " -> ", target->identity,
+                             ": fails the listener's TLS validation");
+      return TunnelRefusal::kValidation;
+    }
+  }
+  if (!target->allowed.contains(peer_identity_)) {
+    *detail = absl::StrCat(peer_identity_, " -> ", target->identity,
+                           ": the caller lists no backend that reaches it");
+    return TunnelRefusal::kNotABackend;
+  }
+  return TunnelRefusal::kCount;
+}
+
+void HboneConnection::Reauthorize(const compile::TunnelConfig* cfg) {
+  if (closed_ || !handshake_done_) return;
+  if (role_ == Role::kClient) {
+    // What the caller demands may have changed: the destination's
+    // certificate is judged again, and the connection closes if it fails
+    // (its streams' users see the failure).
+    const compile::ClientTlsPolicy* p =
+        cfg != nullptr ? cfg->ClientPolicy(caller_, sni_, port_) : nullptr;
+    if (p != nullptr)
+      policy_ = *p;
+    else
+      policy_.reset();
+    if (!CheckServer()) Close();
+    return;
+  }
+  // Streams admitted under the old rules that the new ones refuse end now.
+  std::vector<int32_t> refused;
+  for (const auto& [id, s] : streams_) {
+    std::string detail;
+    TunnelRefusal r = Authorize(cfg, s->authority, &detail);
+    if (r == TunnelRefusal::kCount) continue;
+    Refuse(r, absl::StrCat(detail, " (stream ended: the rules changed)"));
+    refused.push_back(id);
+  }
+  for (int32_t id : refused) {
+    if (Stream* s = Find(id)) CloseStream(s, kCancel);
+  }
+  if (!refused.empty()) worker_->QueueFlush(this);
+}
+
 void HboneConnection::ServeConnect(int32_t id,
                                    const http::H2HeaderBlock& block) {
   if (block.method != "CONNECT" || block.authority.empty()) {
@@ -692,41 +783,15 @@ void HboneConnection::ServeConnect(int32_t id,
   }
   const std::string authority(block.authority);
   const auto& snap = worker_->snapshot();
-  const compile::TunnelConfig* cfg = snap ? snap->tunnel.get() : nullptr;
+  std::string detail;
+  TunnelRefusal refusal =
+      Authorize(snap ? snap->tunnel.get() : nullptr, authority, &detail);
+  if (refusal != TunnelRefusal::kCount) {
+    Answer(id, refusal == TunnelRefusal::kNotLocal ? 404 : 403, refusal,
+           detail);
+    return;
+  }
   auto ep = net::SocketAddress::Parse(authority);
-  const compile::LocalTarget* target = nullptr;
-  if (cfg != nullptr && ep.ok()) {
-    auto it = cfg->local.find(ep->ToString());
-    if (it != cfg->local.end()) target = &it->second;
-  }
-  if (target == nullptr) {
-    Answer(id, 404, TunnelRefusal::kNotLocal,
-           absl::StrCat(authority, " is no endpoint of this node"));
-    return;
-  }
-  const char* sni = SSL_get_servername(tls_.ssl(), TLSEXT_NAMETYPE_host_name);
-  if (sni != nullptr && target->identity != sni) {
-    Answer(id, 403, TunnelRefusal::kWrongIdentity,
-           absl::StrCat(authority, " is ", target->identity, ", not ", sni));
-    return;
-  }
-  if (target->validate) {
-    tls::PeerIdentity peer = tls::PeerOf(tls_.ssl());
-    if ((target->trust != nullptr &&
-         !VerifyPeerAgainst(tls_.ssl(), target->trust.get())) ||
-        !tls::SanMatches(peer, target->sans)) {
-      Answer(id, 403, TunnelRefusal::kValidation,
-             absl::StrCat(peer_identity_, " -> ", target->identity,
-                          ": fails the listener's TLS validation"));
-      return;
-    }
-  }
-  if (!target->allowed.contains(peer_identity_)) {
-    Answer(id, 403, TunnelRefusal::kNotABackend,
-           absl::StrCat(peer_identity_, " -> ", target->identity,
-                        ": the caller lists no backend that reaches it"));
-    return;
-  }
   auto fd = net::ConnectTcp(*ep, worker_->options().socket_mark);
   if (!fd.ok()) {
     Answer(id, 503, TunnelRefusal::kEndpointConnect,

@@ -54,8 +54,15 @@ class HboneConnection final : public WorkerObject, http::H2Visitor {
   // Streams may still be opened here.
   bool HasCapacity() const;
   const std::string& pool_key() const { return pool_key_; }
-  // What the destination must prove (client side), set before Start.
-  void SetServerPolicy(const compile::ClientTlsPolicy* policy);
+  // What the destination must prove (client side), set before Start:
+  // the policy of (caller, target identity = SNI, port).
+  void SetServerPolicy(const compile::ClientTlsPolicy* policy,
+                       const std::string& caller, uint16_t port);
+  // The tunnel's tables changed: a client judges the destination's
+  // certificate again by its (new) client policy; a server re-checks
+  // every stream it admitted (validation, allow-list) and ends those the
+  // new rules refuse.
+  void Reauthorize(const compile::TunnelConfig* cfg);
 
   void OnTick(Clock::time_point now) override;
   void Abort() override { Close(); }
@@ -92,6 +99,10 @@ class HboneConnection final : public WorkerObject, http::H2Visitor {
   void UpdateStreamInterest(Stream* s);
   void CloseStream(Stream* s, uint32_t reset_code);
   void ServeConnect(int32_t id, const http::H2HeaderBlock& block);
+  // Server: whether the peer may reach `authority` under `cfg`; kCount
+  // when it may, else why not (with a log line in *detail).
+  TunnelRefusal Authorize(const compile::TunnelConfig* cfg,
+                          const std::string& authority, std::string* detail);
   void Answer(int32_t id, int status, TunnelRefusal reason,
               std::string_view detail);
   void Respond(Stream* s, int status);
@@ -114,7 +125,10 @@ class HboneConnection final : public WorkerObject, http::H2Visitor {
   const std::string pool_key_;
   const std::string peer_label_;  // for logs: the peer's address
   std::optional<compile::ClientTlsPolicy> policy_;  // client side
-  std::string peer_identity_;                       // after the handshake
+  std::string caller_;         // client: the identity it presents
+  std::string sni_;            // client: the target identity
+  uint16_t port_ = 0;          // client: the target port (its policy's)
+  std::string peer_identity_;  // after the handshake
   absl::flat_hash_map<int32_t, std::unique_ptr<Stream>> streams_;
   uint32_t opened_ = 0;  // client streams opened, not yet closed
   std::vector<std::shared_ptr<TunnelChannel>> notify_;

@@ -22,8 +22,9 @@ absl::StatusOr<HboneConnection*> TunnelPool::ConnectionFor(
     const compile::RemoteEndpoint& remote, const net::SocketAddress& endpoint) {
   const compile::ClientTlsPolicy* policy =
       config.ClientPolicy(caller, remote.identity, endpoint.port());
-  std::string key =
-      absl::StrCat(caller, "|", remote.tunnel.ToString(), "|", remote.identity);
+  // Per target port too: a client policy may differ by port.
+  std::string key = absl::StrCat(caller, "|", remote.tunnel.ToString(), "|",
+                                 remote.identity, "|", endpoint.port());
   auto& list = pool_[key];
   for (HboneConnection* c : list) {
     if (c->HasCapacity()) return c;
@@ -54,7 +55,7 @@ absl::StatusOr<HboneConnection*> TunnelPool::ConnectionFor(
   auto* conn = worker_->Make<HboneConnection>(
       worker_, std::move(*fd), HboneConnection::Role::kClient, ctx,
       remote.identity, key, remote.tunnel.ToString());
-  conn->SetServerPolicy(policy);
+  conn->SetServerPolicy(policy, caller, endpoint.port());
   conn->Start();
   if (conn->closed()) return absl::UnavailableError("tunnel connect failed");
   pool_[key].push_back(conn);
@@ -84,6 +85,14 @@ absl::StatusOr<std::shared_ptr<TunnelChannel>> TunnelPool::OpenChannel(
   auto ch = (*conn)->OpenChannel(endpoint.ToString());
   if (ch == nullptr) return absl::UnavailableError("tunnel stream refused");
   return ch;
+}
+
+void TunnelPool::Reauthorize(const compile::TunnelConfig* config) {
+  // Reauthorize may close connections (which unregister): walk a copy.
+  std::vector<HboneConnection*> all(all_.begin(), all_.end());
+  for (HboneConnection* c : all) {
+    if (all_.contains(c)) c->Reauthorize(config);
+  }
 }
 
 void TunnelPool::Forget(HboneConnection* connection) {

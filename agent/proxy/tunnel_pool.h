@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "agent/compile/tunnel_config.h"
 #include "agent/net/socket.h"
@@ -46,6 +47,12 @@ class TunnelPool {
       const net::SocketAddress& endpoint);
   // A connection closed or going away: no new streams on it.
   void Forget(HboneConnection* connection);
+  // Every open tunnel connection of the worker, both directions.
+  void Register(HboneConnection* c) { all_.insert(c); }
+  void Unregister(HboneConnection* c) { all_.erase(c); }
+  // The tunnel's tables changed: each connection re-checks what it
+  // admitted or trusted (see HboneConnection::Reauthorize).
+  void Reauthorize(const compile::TunnelConfig* config);
 
   // The context the tunnel listener accepts with (null without a CA).
   absl::StatusOr<SSL_CTX*> ServerContext();
@@ -60,6 +67,7 @@ class TunnelPool {
 
   Worker* const worker_;
   absl::flat_hash_map<std::string, std::vector<HboneConnection*>> pool_;
+  absl::flat_hash_set<HboneConnection*> all_;
   tls::SslCtxPtr server_ctx_;
   std::function<SSL_CTX*(std::string_view)> select_;
   // The last pick, alive until OpenSSL took its own reference.

@@ -72,7 +72,7 @@ void UpstreamConnection::Attach(UpstreamCallbacks* cb, ClusterPool* requests) {
   ++request_pool_->requests;
   response_done_ = false;
   detach_requested_ = false;
-  ++worker_->endpoint(key_).active;
+  ++worker_->endpoint(KeyOf(endpoint_)).active;  // balancing: per address
 }
 
 void UpstreamConnection::UpdateInterest() {
@@ -325,7 +325,7 @@ void UpstreamConnection::OnMessageComplete() {
 UpstreamCallbacks* UpstreamConnection::EndExchange() {
   UpstreamCallbacks* cb = cb_;
   if (cb != nullptr) {
-    EndpointState& ep = worker_->endpoint(key_);
+    EndpointState& ep = worker_->endpoint(KeyOf(endpoint_));
     if (ep.active > 0) --ep.active;
     cb_ = nullptr;
   }

@@ -218,7 +218,11 @@ void Worker::Publish(std::shared_ptr<const ProxySnapshot> snapshot) {
 }
 
 void Worker::Apply(std::shared_ptr<const ProxySnapshot> snapshot) {
+  const bool tunnel_changed =
+      snapshot_ == nullptr || snapshot_->tunnel != snapshot->tunnel;
   snapshot_ = std::move(snapshot);
+  // Connections admitted or trusted under the old rules answer to the new.
+  if (tunnel_changed) tunnels_->Reauthorize(snapshot_->tunnel.get());
   const compile::ProxyConfig* config = snapshot_->config.get();
   if (config != balancers_for_) {
     // New routes: weighted balancers restart (their state is per route).

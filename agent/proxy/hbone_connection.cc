@@ -246,16 +246,11 @@ size_t TunnelChannel::Write(std::string_view bytes) {
 }
 
 void TunnelChannel::Consume(size_t n) {
+  n = std::min(n, in_.size() - in_off_);
+  in_off_ += n;
   if (in_off_ == in_.size()) {
-    n = std::min(n, direct_.size());
-    direct_.remove_prefix(n);
-  } else {
-    n = std::min(n, in_.size() - in_off_);
-    in_off_ += n;
-    if (in_off_ == in_.size()) {
-      in_.clear();
-      in_off_ = 0;
-    }
+    in_.clear();
+    in_off_ = 0;
   }
   if (conn_ != nullptr && n > 0) conn_->ChannelConsumed(this, n);
 }
@@ -866,16 +861,9 @@ void HboneConnection::OnData(int32_t stream_id, std::string_view data) {
   }
   if (s->channel != nullptr) {
     // Consumed when the user takes it: the window stays shut meanwhile.
-    std::shared_ptr<TunnelChannel> ch = s->channel;  // `s` may go
-    if (ch->in_off_ == ch->in_.size() && ch->user_ != nullptr &&
-        !ch->notify_queued_) {
-      // Nothing waits: offer the bytes where they are.
-      ch->direct_ = data;
-      ch->user_->OnTunnelEvent();
-      data = ch->direct_;
-      ch->direct_ = {};
-      if (data.empty()) return;
-    }
+    // Copied, and offered once the codec is done with this read: one
+    // delivery (one write to the client) per read, not per 16 KiB frame.
+    std::shared_ptr<TunnelChannel> ch = s->channel;
     ch->in_.append(data);
     Notify(ch);
     return;

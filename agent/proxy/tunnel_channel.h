@@ -23,9 +23,8 @@ class TunnelChannelUser {
  public:
   virtual ~TunnelChannelUser() = default;
   // Something changed: bytes arrived, the endpoint finished, the stream
-  // failed, or written bytes left (room again). The user may write,
-  // consume or release; bytes that arrive while nothing waits are offered
-  // in place, from inside the tunnel's parsing (no copy).
+  // failed, or written bytes left (room again). Called outside the
+  // tunnel's own parsing: the user may write, consume or release.
   virtual void OnTunnelEvent() = 0;
 };
 
@@ -39,14 +38,11 @@ class TunnelChannel {
   size_t Write(std::string_view bytes);
   // The endpoint's bytes not yet consumed.
   std::string_view Peek() const {
-    return in_off_ < in_.size() ? std::string_view(in_).substr(in_off_)
-                                : direct_;
+    return std::string_view(in_).substr(in_off_);
   }
   void Consume(size_t n);
   // The endpoint ended its side and every byte was consumed.
-  bool eof() const {
-    return peer_end_ && in_off_ == in_.size() && direct_.empty();
-  }
+  bool eof() const { return peer_end_ && in_off_ == in_.size(); }
   // Refused (a non-2xx answer to the CONNECT), reset, or the tunnel
   // connection is gone.
   bool failed() const { return failed_; }
@@ -66,9 +62,6 @@ class TunnelChannel {
   http::H2OutBody out_;  // user -> endpoint
   std::string in_;       // endpoint -> user
   size_t in_off_ = 0;
-  // Bytes offered in place, straight from the codec's buffer (valid
-  // during one OnTunnelEvent; what is left is then copied to in_).
-  std::string_view direct_;
   bool established_ = false;
   bool peer_end_ = false;
   bool failed_ = false;

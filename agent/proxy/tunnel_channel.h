@@ -38,7 +38,8 @@ class TunnelChannel {
   size_t Write(std::string_view bytes);
   // The endpoint's bytes not yet consumed.
   std::string_view Peek() const {
-    return std::string_view(in_).substr(in_off_);
+    std::string_view all = in_;
+    return all.substr(in_off_);
   }
   void Consume(size_t n);
   // The endpoint ended its side and every byte was consumed.

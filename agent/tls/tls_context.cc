@@ -122,8 +122,8 @@ absl::StatusOr<SslCtxPtr> MakeContext(const ContextOptions& options,
   // allocate them around every burst: a tunnel connection carries many
   // requests). Read-ahead with a 64 KiB buffer takes several records per
   // read(2) when bytes stream in.
-  SSL_CTX_set_mode(raw, SSL_MODE_ENABLE_PARTIAL_WRITE |
-                            SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  SSL_CTX_set_mode(
+      raw, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
   SSL_CTX_set_read_ahead(raw, 1);
   SSL_CTX_set_default_read_buffer_len(raw, 64 * 1024);
   // AES-128-GCM first (as BoringSSL and Envoy order them): the same AEAD

@@ -48,12 +48,8 @@ class ClusterProtocolsTest : public ::testing::Test {
     return cluster_.RunAsWorkload(1, "m", "front", command, code);
   }
   uint64_t StreamsIn(int node) {
-    std::string m = cluster_.Node(node).Metrics();
-    const std::string key = "nodemesh_tunnel_streams_total{direction=\"in\"} ";
-    size_t at = m.find(key);
-    return at == std::string::npos
-               ? 0
-               : std::strtoull(m.c_str() + at + key.size(), nullptr, 10);
+    return MetricSum(cluster_.Node(node).Metrics(),
+                     "nodemesh_tunnel_streams_total", {"direction=\"in\""});
   }
 
   ClusterScope cluster_{2};

@@ -120,25 +120,6 @@ json BaseModel(const std::string& egress, const json& back_tls = nullptr,
 
 // ---- metrics and polling ----
 
-// The sum of a Prometheus family's samples whose labels contain all of
-// `labels` (each as `name="value"`).
-uint64_t MetricSum(const std::string& text, const std::string& family,
-                   const std::vector<std::string>& labels) {
-  uint64_t sum = 0;
-  for (absl::string_view l : absl::StrSplit(text, '\n')) {
-    if (!absl::StartsWith(l, family + "{") &&
-        !absl::StartsWith(l, family + " "))
-      continue;
-    bool all = true;
-    for (const auto& want : labels)
-      if (!absl::StrContains(l, want)) all = false;
-    if (!all) continue;
-    uint64_t v = 0;
-    if (absl::SimpleAtoi(l.substr(l.rfind(' ') + 1), &v)) sum += v;
-  }
-  return sum;
-}
-
 uint64_t Refused(const ProxyNode& node, const std::string& reason) {
   return MetricSum(node.Metrics(), "nodemesh_tunnel_refused_total",
                    {"reason=\"" + reason + "\""});

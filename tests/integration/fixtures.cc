@@ -23,7 +23,10 @@
 #include <stdexcept>
 #include <thread>
 
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "agent/datapath/kernel_fs.h"
 #include "agent/net/socket.h"
 #include "gtest/gtest.h"
@@ -264,6 +267,23 @@ std::string AddressOf(const sockaddr_storage& ss) {
   auto addr = net::SocketAddress::FromSockaddr(
       reinterpret_cast<const sockaddr*>(&ss), len);
   return addr.ok() ? addr->ToString() : "<unspecified>";
+}
+
+uint64_t MetricSum(const std::string& text, const std::string& family,
+                   const std::vector<std::string>& labels) {
+  uint64_t sum = 0;
+  for (absl::string_view l : absl::StrSplit(text, '\n')) {
+    if (!absl::StartsWith(l, family + "{") &&
+        !absl::StartsWith(l, family + " "))
+      continue;
+    bool all = true;
+    for (const auto& want : labels)
+      if (!absl::StrContains(l, want)) all = false;
+    if (!all) continue;
+    uint64_t v = 0;
+    if (absl::SimpleAtoi(l.substr(l.rfind(' ') + 1), &v)) sum += v;
+  }
+  return sum;
 }
 
 }  // namespace nodemesh::testing

@@ -13,6 +13,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "agent/datapath/datapath.h"
 #include "agent/net/unique_fd.h"
@@ -124,5 +125,10 @@ net::UniqueFd Connect(const std::string& address,
 bool WriteAll(int fd, const void* data, size_t len);
 bool ReadAll(int fd, void* data, size_t len);
 std::string AddressOf(const sockaddr_storage& ss);
+
+// The sum of a Prometheus family's samples (in /metrics text) whose labels
+// contain all of `labels` (each as `name="value"`); 0 when none.
+uint64_t MetricSum(const std::string& text, const std::string& family,
+                   const std::vector<std::string>& labels);
 
 }  // namespace nodemesh::testing

@@ -116,10 +116,7 @@ class GatewayTlsTest : public ::testing::Test {
                       exit_code);
   }
   uint64_t Counter(const std::string& name) {
-    std::string m = node_.Metrics();
-    size_t at = m.find("\n" + name + " ");
-    if (at == std::string::npos) return 0;
-    return std::strtoull(m.c_str() + at + name.size() + 2, nullptr, 10);
+    return MetricSum(node_.Metrics(), name, {});
   }
 
   Pki pki_;

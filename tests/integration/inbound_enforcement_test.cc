@@ -76,23 +76,6 @@ constexpr char kDial[] =
     "except OSError as e:\n"
     "  print(errno.errorcode.get(e.errno, e))\" ";
 
-uint64_t MetricSum(const std::string& text, const std::string& family,
-                   const std::vector<std::string>& labels) {
-  uint64_t sum = 0;
-  for (absl::string_view l : absl::StrSplit(text, '\n')) {
-    if (!absl::StartsWith(l, family + "{") &&
-        !absl::StartsWith(l, family + " "))
-      continue;
-    bool all = true;
-    for (const auto& want : labels)
-      if (!absl::StrContains(l, want)) all = false;
-    if (!all) continue;
-    uint64_t v = 0;
-    if (absl::SimpleAtoi(l.substr(l.rfind(' ') + 1), &v)) sum += v;
-  }
-  return sum;
-}
-
 class InboundEnforcementTest : public ::testing::Test {
  protected:
   void StartWith(const json& tls) {

@@ -84,10 +84,7 @@ std::vector<RegisteredEndpoint> ClusterEndpoints(
     if (!member) continue;
     auto port = WorkloadPort(w, cluster.port);
     if (!port) continue;
-    std::string text = w.address.find(':') != std::string::npos
-                           ? absl::StrCat("[", w.address, "]:", *port)
-                           : absl::StrCat(w.address, ":", *port);
-    auto addr = net::SocketAddress::Parse(text);
+    auto addr = net::SocketAddress::FromIpPort(w.address, *port);
     if (!addr.ok()) continue;
     // A workload both registered and declared in cluster/workloads.json
     // is one endpoint, not two (DESIGN: never double-counted).

@@ -170,8 +170,7 @@ absl::StatusOr<std::vector<ClusterNode>> ParseClusterNodes(
       return absl::InvalidArgumentError(
           absl::StrCat(where("address"), ": an IP address is required"));
     n.address = e["address"].get<std::string>();
-    if (!net::SocketAddress::Parse(absl::StrCat(n.address, ":1")).ok() &&
-        !net::SocketAddress::Parse(absl::StrCat("[", n.address, "]:1")).ok())
+    if (!net::SocketAddress::FromIpPort(n.address, 1).ok())
       return absl::InvalidArgumentError(absl::StrCat(
           where("address"), ": '", n.address, "' is not an IP address"));
     if (e.contains("tunnelPort")) {
@@ -339,12 +338,8 @@ std::shared_ptr<const TunnelConfig> CompileTunnelConfig(
             "' is not in cluster/nodes.json; its endpoints are not reachable"));
         continue;
       }
-      auto tunnel = net::SocketAddress::Parse(
-          node->second->address.find(':') != std::string::npos
-              ? absl::StrCat("[", node->second->address,
-                             "]:", node->second->tunnel_port)
-              : absl::StrCat(node->second->address, ":",
-                             node->second->tunnel_port));
+      auto tunnel = net::SocketAddress::FromIpPort(node->second->address,
+                                                   node->second->tunnel_port);
       if (!tunnel.ok()) continue;
       std::vector<uint16_t> ports = w.ports;
       if (ports.empty()) {
@@ -353,10 +348,7 @@ std::shared_ptr<const TunnelConfig> CompileTunnelConfig(
             ports.push_back(static_cast<uint16_t>(l.port_mapping.port));
       }
       for (uint16_t port : ports) {
-        auto ep = net::SocketAddress::Parse(
-            w.address.find(':') != std::string::npos
-                ? absl::StrCat("[", w.address, "]:", port)
-                : absl::StrCat(w.address, ":", port));
+        auto ep = net::SocketAddress::FromIpPort(w.address, port);
         if (!ep.ok()) continue;
         out->remote[ep->ToString()] = {*tunnel, w.node, id};
       }
@@ -373,10 +365,7 @@ std::shared_ptr<const TunnelConfig> CompileTunnelConfig(
       bool serves = w.ports.empty() || std::find(w.ports.begin(), w.ports.end(),
                                                  port) != w.ports.end();
       if (!serves) continue;
-      auto ep = net::SocketAddress::Parse(
-          w.address.find(':') != std::string::npos
-              ? absl::StrCat("[", w.address, "]:", port)
-              : absl::StrCat(w.address, ":", port));
+      auto ep = net::SocketAddress::FromIpPort(w.address, port);
       if (!ep.ok()) continue;
       LocalTarget t;
       t.mesh = w.mesh;

@@ -52,6 +52,13 @@ absl::StatusOr<SocketAddress> SockName(int fd, bool peer) {
 
 SocketAddress::SocketAddress() { std::memset(&storage_, 0, sizeof(storage_)); }
 
+absl::StatusOr<SocketAddress> SocketAddress::FromIpPort(std::string_view ip,
+                                                        uint16_t port) {
+  std::string host(ip);
+  if (host.find(':') != std::string::npos) host = "[" + host + "]";
+  return Parse(host + ":" + std::to_string(port));
+}
+
 absl::StatusOr<SocketAddress> SocketAddress::Parse(std::string_view text) {
   std::string_view host;
   std::string_view port_text;

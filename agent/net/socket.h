@@ -20,6 +20,9 @@ class SocketAddress {
   SocketAddress();  // AF_UNSPEC; valid() is false
 
   static absl::StatusOr<SocketAddress> Parse(std::string_view text);
+  // An IP address without brackets ("10.0.0.1", "fd00::1") and a port.
+  static absl::StatusOr<SocketAddress> FromIpPort(std::string_view ip,
+                                                  uint16_t port);
   static absl::StatusOr<SocketAddress> FromSockaddr(const sockaddr* sa,
                                                     socklen_t len);
 

@@ -157,11 +157,8 @@ absl::Status Worker::Start(std::shared_ptr<const ProxySnapshot> first) {
   if (auto s = AddListener(*v6, true); !s.ok())
     VLOG(1) << "worker " << id_ << ": no IPv6 outbound listener: " << s;
   if (options_.tunnel_port != 0 && options_.ca_trust != nullptr) {
-    auto t = net::SocketAddress::Parse(
-        options_.tunnel_address.find(':') != std::string::npos
-            ? absl::StrCat("[", options_.tunnel_address,
-                           "]:", options_.tunnel_port)
-            : absl::StrCat(options_.tunnel_address, ":", options_.tunnel_port));
+    auto t = net::SocketAddress::FromIpPort(options_.tunnel_address,
+                                            options_.tunnel_port);
     if (!t.ok()) return t.status();
     if (auto s = tunnels_->ServerContext(); !s.ok()) return s.status();
     if (auto s = AddListener(*t, false, true); !s.ok())
@@ -381,11 +378,8 @@ void Worker::SyncGatewayListeners() {
     for (const auto& l : listeners_)
       have = have || (!l->outbound && l->port == g.port);
     if (have) continue;
-    auto addr = net::SocketAddress::Parse(
-        absl::StrCat(options_.gateway_address.find(':') != std::string::npos
-                         ? absl::StrCat("[", options_.gateway_address, "]")
-                         : options_.gateway_address,
-                     ":", g.port));
+    auto addr =
+        net::SocketAddress::FromIpPort(options_.gateway_address, g.port);
     if (!addr.ok()) {
       LOG(ERROR) << "VirtualGateway " << g.mesh << "/" << g.virtual_gateway
                  << ": --gateway_address: " << addr.status();

@@ -47,6 +47,16 @@ TEST(SocketAddressTest, RejectsMalformedWithTheInputInTheMessage) {
   }
 }
 
+TEST(SocketAddressTest, FromIpPortBracketsIpv6) {
+  auto v4 = SocketAddress::FromIpPort("198.18.1.1", 15008);
+  ASSERT_TRUE(v4.ok()) << v4.status();
+  EXPECT_EQ(v4->ToString(), "198.18.1.1:15008");
+  auto v6 = SocketAddress::FromIpPort("fd00::2", 9000);
+  ASSERT_TRUE(v6.ok()) << v6.status();
+  EXPECT_EQ(v6->ToString(), "[fd00::2]:9000");
+  EXPECT_FALSE(SocketAddress::FromIpPort("nope", 1).ok());
+}
+
 TEST(SocketAddressTest, EqualityAndWithPort) {
   SocketAddress a = *SocketAddress::Parse("10.0.0.1:80");
   SocketAddress b = *SocketAddress::Parse("10.0.0.1:81");

@@ -819,36 +819,28 @@ void HboneConnection::OnHeaders(int32_t stream_id,
   }
   Stream* s = Find(stream_id);
   if (s == nullptr) return;
-  if (s->channel != nullptr) {
-    TunnelChannel* ch = s->channel.get();
-    if (block.status >= 200 && block.status < 300) {
-      ch->established_ = true;
-      Notify(s->channel);
-    } else if (!ch->established_) {
-      auto why = block.headers.Get("x-nodemesh-refusal");
-      LOG_EVERY_N(WARNING, 20)
-          << "tunnel to " << peer_label_ << ": CONNECT " << s->authority
-          << " refused with " << block.status << " ("
-          << (why ? *why : std::string_view("no reason")) << ")";
-      ch->failed_ = true;
-      CloseStream(s, end_stream ? 0 : kCancel);
-      return;
-    }
-    if (end_stream) OnEndStream(stream_id);
-    return;
-  }
-  if (block.status >= 200 && block.status < 300 && !s->established) {
-    s->established = true;
-    PumpFromLocal(s);
-    if (Find(stream_id) == nullptr) return;
-  } else if (!s->established) {
+  TunnelChannel* ch = s->channel.get();  // in-process, or null (a socket)
+  const bool established = ch != nullptr ? ch->established_ : s->established;
+  const bool answered_2xx = block.status >= 200 && block.status < 300;
+  if (!established && !answered_2xx) {
     auto why = block.headers.Get("x-nodemesh-refusal");
     LOG_EVERY_N(WARNING, 20)
         << "tunnel to " << peer_label_ << ": CONNECT " << s->authority
         << " refused with " << block.status << " ("
         << (why ? *why : std::string_view("no reason")) << ")";
+    if (ch != nullptr) ch->failed_ = true;
     CloseStream(s, end_stream ? 0 : kCancel);
     return;
+  }
+  if (!established) {
+    if (ch != nullptr) {
+      ch->established_ = true;
+      Notify(s->channel);
+    } else {
+      s->established = true;
+      PumpFromLocal(s);
+      if (Find(stream_id) == nullptr) return;
+    }
   }
   if (end_stream) OnEndStream(stream_id);
 }

@@ -18,6 +18,7 @@
 #include "agent/datapath/datapath.h"
 #include "agent/datapath/datapath_metrics.h"
 #include "agent/datapath/kernel_fs.h"
+#include "agent/etcd_cluster.h"
 #include "agent/model/config_dump.h"
 #include "agent/model/model_source.h"
 #include "agent/net/event_loop.h"
@@ -56,7 +57,11 @@ absl::StatusOr<net::UniqueFd> BlockTerminationSignals() {
   return fd;
 }
 
-nlohmann::json ConfigSourceJson(const model::ModelSource& model) {
+// `cluster` is null without --etcd_endpoints. With it the config source is
+// ready only while etcd is watched: when etcd is unreachable the last state
+// keeps serving traffic, and /ready says so.
+nlohmann::json ConfigSourceJson(const model::ModelSource& model,
+                                const EtcdCluster* cluster) {
   auto snap = model.current();
   const auto& st = model.status();
   nlohmann::json j = {
@@ -64,6 +69,12 @@ nlohmann::json ConfigSourceJson(const model::ModelSource& model) {
       {"dir", model.config_dir()},   {"version", snap->version},
       {"hash", snap->HashText()},    {"resources", snap->resources.size()},
       {"reloads_ok", st.reloads_ok}, {"reloads_failed", st.reloads_failed}};
+  if (cluster != nullptr) {
+    j["source"] = "etcd";
+    j["etcd"] = cluster->StatusJson();
+    j["ready"] = snap->version > 0 && cluster->ready();
+    j["serving_version"] = snap->version;
+  }
   return j;
 }
 
@@ -106,6 +117,7 @@ void RegisterAdminEndpoints(admin::AdminServer* server,
                             const proxy::Proxy* proxy,
                             const NodeController* node,
                             const NodeIdentities* identities,
+                            const EtcdCluster* cluster,
                             const AgentConfig* config) {
   server->Handle("GET", "/certs", [identities](const AdminRequest&) {
     if (identities == nullptr)
@@ -117,11 +129,12 @@ void RegisterAdminEndpoints(admin::AdminServer* server,
     return AdminResponse{200, "text/plain", "ok\n"};
   });
   server->Handle(
-      "GET", "/ready", [dp, model, proxy, config](const AdminRequest&) {
+      "GET", "/ready",
+      [dp, model, proxy, cluster, config](const AdminRequest&) {
         auto cfg = dp->maps().ReadConfig();
         bool datapath_ok =
             cfg.ok() && cfg->outbound_port == config->outbound_port;
-        nlohmann::json source = ConfigSourceJson(*model);
+        nlohmann::json source = ConfigSourceJson(*model, cluster);
         bool ready = datapath_ok && source["ready"].get<bool>();
         const std::string& error = model->status().last_error;
         nlohmann::json body = {
@@ -149,7 +162,7 @@ void RegisterAdminEndpoints(admin::AdminServer* server,
   });
   server->Handle(
       "GET", "/metrics",
-      [dp, model, proxy, node, identities](const AdminRequest&) {
+      [dp, model, proxy, node, identities, cluster](const AdminRequest&) {
         stats::PrometheusText text;
         auto namer = [node](uint32_t wid, uint32_t sid) {
           return node->CounterLabels(wid, sid);
@@ -161,6 +174,7 @@ void RegisterAdminEndpoints(admin::AdminServer* server,
         proxy->RenderMetrics(&text);
         node->RenderMetrics(&text);
         if (identities != nullptr) identities->RenderMetrics(&text);
+        if (cluster != nullptr) cluster->RenderMetrics(&text);
         stats::RenderProcessMetrics(&text);
         return AdminResponse{200, "text/plain; version=0.0.4", text.Take()};
       });
@@ -222,6 +236,13 @@ absl::Status Agent::Run() {
         absl::StrCat("--admin_address=", config_.admin_address, ": ",
                      admin_addr.status().message()));
   model::ModelSource model(loop->get(), config_.config_dir);
+  std::unique_ptr<EtcdCluster> cluster;
+  if (!config_.etcd_endpoints.empty()) {
+    auto created = EtcdCluster::Create(loop->get(), config_);
+    if (!created.ok()) return created.status();
+    cluster = std::move(*created);
+    cluster->AttachModel(&model);
+  }
   if (auto s = model.Start(); !s.ok()) return s;
   proxy::ProxyOptions proxy_options;
   proxy_options.workers = config_.workers;
@@ -245,6 +266,7 @@ absl::Status Agent::Run() {
   if (*identities != nullptr)
     node.SetTls((*identities)->store(), (*identities)->trust());
   if (auto s = node.Start(model.current()); !s.ok()) return s;
+  if (cluster) cluster->Start(&node);
   if (*identities != nullptr)
     (*identities)->StartRotation(loop->get(), [&node] {
       node.RecompileTunnel();
@@ -257,7 +279,7 @@ absl::Status Agent::Run() {
   admin::AdminServer admin_server(loop->get());
   admin::AdminServer control_server(loop->get());
   RegisterAdminEndpoints(&admin_server, dp->get(), &model, &proxy, &node,
-                         identities->get(), &config_);
+                         identities->get(), cluster.get(), &config_);
   node.RegisterEndpoints(&admin_server, &control_server);
   {
     std::error_code ec;
@@ -308,6 +330,8 @@ absl::Status Agent::Run() {
     admin_server.StopAccepting();
     control_server.StopAccepting();
     node.Drain();
+    // The lease stays: a successor renews it, or it expires.
+    if (cluster) cluster->Stop();
     proxy.Drain();
     drain_deadline = std::chrono::steady_clock::now() +
                      std::chrono::seconds(config_.drain_seconds);
@@ -325,6 +349,18 @@ absl::Status Agent::Run() {
 
 absl::Status Agent::Cleanup() {
   absl::Status s = datapath::Datapath::Cleanup(config_.bpf_pin_dir);
+  // Decommissioning: this node's registrations leave etcd now, not when
+  // the lease runs out.
+  if (!config_.etcd_endpoints.empty()) {
+    if (auto d = EtcdCluster::Deregister(config_); !d.ok()) {
+      LOG(ERROR) << "etcd: could not deregister node " << config_.node_name
+                 << ": " << d.message()
+                 << " (its registrations expire with its lease)";
+      if (s.ok()) s = d;
+    } else {
+      LOG(INFO) << "etcd: node " << config_.node_name << " deregistered";
+    }
+  }
   // Decommissioning deregisters every workload: the state goes, and the
   // agent-made workload cgroups with it (when nothing runs in them).
   std::error_code ec;

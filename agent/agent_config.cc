@@ -94,6 +94,23 @@ DEFINE_string(cert_lifetime, "24h",
               "Lifetime of minted leaf certificates (e.g. 24h, 90m, 30s); "
               "each is renewed at half its life");
 
+DEFINE_string(etcd_endpoints, "",
+              "Cluster mode: etcd v3 client URLs, comma-separated "
+              "(http://host:port). The mesh model, the nodes and the "
+              "workload registrations then live in etcd under "
+              "--etcd_prefix; empty: one node, files only");
+DEFINE_string(etcd_prefix, "/nodemesh/",
+              "Key prefix of everything this mesh keeps in etcd (model/, "
+              "nodes/, workloads/ below it)");
+DEFINE_int32(lease_ttl, 10,
+             "Seconds this node's etcd registrations (its node record and "
+             "local workloads) outlive the agent when it stops renewing "
+             "them, e.g. after a crash");
+DEFINE_string(node_address, "",
+              "Cluster mode: the IP address other nodes reach this node's "
+              "tunnel at (published in etcd); default: the first global "
+              "IPv4 address of the host's interfaces");
+
 namespace nodemesh {
 namespace {}  // namespace
 
@@ -184,6 +201,20 @@ absl::StatusOr<AgentConfig> AgentConfigFromFlags() {
     return absl::InvalidArgumentError("--cert_lifetime=" + FLAGS_cert_lifetime +
                                       ": a duration of at least 2s, e.g. 24h");
   c.cert_lifetime_seconds = absl::ToInt64Seconds(lifetime);
+  for (absl::string_view e :
+       absl::StrSplit(FLAGS_etcd_endpoints, ',', absl::SkipEmpty())) {
+    c.etcd_endpoints.emplace_back(e);
+  }
+  c.etcd_prefix = FLAGS_etcd_prefix;
+  if (c.etcd_prefix.empty() || c.etcd_prefix.front() != '/' ||
+      c.etcd_prefix.back() != '/')
+    return absl::InvalidArgumentError("--etcd_prefix=" + FLAGS_etcd_prefix +
+                                      ": a key prefix such as /nodemesh/");
+  if (FLAGS_lease_ttl < 2 || FLAGS_lease_ttl > 3600)
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--lease_ttl=", FLAGS_lease_ttl, ": seconds, 2 to 3600"));
+  c.lease_ttl_seconds = FLAGS_lease_ttl;
+  c.node_address = FLAGS_node_address;
   return c;
 }
 

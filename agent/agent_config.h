@@ -40,6 +40,11 @@ struct AgentConfig {
   std::string signing_cert;  // this node's intermediate CA (PEM)
   std::string signing_key;
   int64_t cert_lifetime_seconds = 24 * 3600;
+  // Cluster mode (etcd); empty endpoints: one node, files only.
+  std::vector<std::string> etcd_endpoints;
+  std::string etcd_prefix = "/nodemesh/";
+  int lease_ttl_seconds = 10;
+  std::string node_address;  // "": the host's first global IPv4 address
 };
 
 // Reads the flags (gflags must have parsed argv already).

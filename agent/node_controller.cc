@@ -50,6 +50,7 @@ absl::Status NodeController::Start(
   vips_ = std::make_unique<dns::VipAllocator>(std::move(*vips));
   proxy_->SetWorkloads(&registry_);
   registry_.Subscribe([this] {
+    PublishLocal();
     SyncPodNamespaces();
     proxy_->WorkloadsChanged();
     Recompile();
@@ -74,6 +75,7 @@ absl::Status NodeController::Start(
       LOG(WARNING) << s.message() << "; DNS on IPv4 only";
   }
   snapshot_ = std::move(first);
+  PublishLocal();
   SyncPodNamespaces();
   PollDeclared();
   proxy_->WorkloadsChanged();
@@ -210,7 +212,78 @@ std::vector<uint16_t> NodeController::ListenerPorts(
   return ports;
 }
 
+void NodeController::UseEtcdCluster(
+    std::function<void(std::map<std::string, nlohmann::json>)> publish) {
+  etcd_ = true;
+  publish_ = std::move(publish);
+  PublishLocal();
+}
+
+void NodeController::PublishLocal() {
+  if (!publish_) return;
+  std::map<std::string, nlohmann::json> local;
+  for (const auto& [id, w] : registry_.workloads()) {
+    if (!w.local() || w.origin != "api") continue;
+    nlohmann::json j = {{"node", config_.node_name},
+                        {"mesh", w.mesh},
+                        {"virtualNode", w.virtual_node},
+                        {"address", w.address},
+                        {"ports", w.ports}};
+    if (!w.attributes.empty()) j["attributes"] = w.attributes;
+    local[id] = std::move(j);
+  }
+  publish_(std::move(local));
+}
+
+void NodeController::SetClusterNodes(std::vector<compile::ClusterNode> nodes) {
+  LOG(INFO) << "cluster: " << nodes.size() << " nodes from etcd";
+  nodes_ = std::move(nodes);
+  RecompileTunnel();
+}
+
+void NodeController::SetRemoteWorkloads(
+    const std::vector<nlohmann::json>& workloads) {
+  std::vector<workload::Workload> remote;
+  for (const nlohmann::json& j : workloads) {
+    if (j.value("node", "") == config_.node_name) continue;  // ours: local
+    auto w = DeclaredWorkload(j, "etcd");
+    if (!w.ok()) {
+      LOG(ERROR) << "etcd: workload " << j.dump() << ": "
+                 << w.status().message() << "; skipped";
+      continue;
+    }
+    remote.push_back(std::move(*w));
+  }
+  declared_etcd_ = std::move(remote);
+  UpdateDeclared();
+}
+
+void NodeController::UpdateDeclared() {
+  std::vector<workload::Workload> all = declared_file_;
+  all.insert(all.end(), declared_etcd_.begin(), declared_etcd_.end());
+  registry_.SetDeclared(std::move(all));
+}
+
+absl::StatusOr<workload::Workload> NodeController::DeclaredWorkload(
+    const nlohmann::json& entry, const std::string& origin) const {
+  auto req = workload::WorkloadRequest::FromJson(entry);
+  if (!req.ok()) return req.status();
+  workload::Workload w;
+  std::string node = entry.value("node", "");
+  w.node = node == config_.node_name ? "" : node;
+  w.mesh = req->mesh;
+  w.virtual_node = req->virtual_node;
+  if (!req->address.empty()) w.address = req->address;
+  w.ports = req->ports;
+  w.attributes = req->attributes;
+  w.origin = origin;
+  w.id = absl::StrCat(origin, ":", node.empty() ? config_.node_name : node,
+                      "/", w.virtual_node, "/", w.address);
+  return w;
+}
+
 void NodeController::PollNodes() {
+  if (etcd_) return;  // nodes come from etcd
   std::string path = config_.config_dir + "/cluster/nodes.json";
   struct stat st {};
   int64_t mtime =
@@ -259,27 +332,17 @@ void NodeController::PollDeclared() {
       return;
     }
     for (size_t i = 0; i < j.size(); ++i) {
-      auto req = workload::WorkloadRequest::FromJson(j[i]);
-      if (!req.ok()) {
-        LOG(ERROR) << path << "[" << i << "]: " << req.status().message()
+      auto w = DeclaredWorkload(j[i], "file");
+      if (!w.ok()) {
+        LOG(ERROR) << path << "[" << i << "]: " << w.status().message()
                    << "; keeping the last good file";
         return;
       }
-      workload::Workload w;
-      std::string node = j[i].value("node", "");
-      w.node = node == config_.node_name ? "" : node;
-      w.mesh = req->mesh;
-      w.virtual_node = req->virtual_node;
-      if (!req->address.empty()) w.address = req->address;
-      w.ports = req->ports;
-      w.attributes = req->attributes;
-      w.origin = "file";
-      w.id = absl::StrCat("file:", node.empty() ? config_.node_name : node, "/",
-                          w.virtual_node, "/", w.address);
-      declared.push_back(std::move(w));
+      declared.push_back(std::move(*w));
     }
   }
-  registry_.SetDeclared(std::move(declared));
+  declared_file_ = std::move(declared);
+  UpdateDeclared();
 }
 
 nlohmann::json NodeController::WorkloadsJson() const {
@@ -353,14 +416,15 @@ void NodeController::Drain() {
 }
 
 void NodeController::RenderMetrics(stats::PrometheusText* out) const {
-  size_t local = 0, declared = 0;
-  for (const auto& [id, w] : registry_.workloads())
-    (w.origin == "file" ? declared : local)++;
+  std::map<std::string, uint64_t> by_origin = {
+      {"api", 0}, {"file", 0}, {"etcd", 0}};
+  for (const auto& [id, w] : registry_.workloads()) ++by_origin[w.origin];
   out->Family("nodemesh_workloads", "gauge",
               "Workloads known to this agent, by origin (api: registered "
-              "here; file: declared in cluster/workloads.json)");
-  out->Sample("nodemesh_workloads", {{"origin", "api"}}, local);
-  out->Sample("nodemesh_workloads", {{"origin", "file"}}, declared);
+              "here; file: declared in cluster/workloads.json; etcd: "
+              "registered by other nodes)");
+  for (const auto& [origin, n] : by_origin)
+    out->Sample("nodemesh_workloads", {{"origin", origin}}, n);
   out->Family("nodemesh_workload_registrations_refused_total", "counter",
               "POST /workloads requests refused (invalid, or a cgroup "
               "already registered)");

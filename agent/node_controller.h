@@ -1,5 +1,7 @@
 #pragma once
 
+#include <functional>
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -54,6 +56,15 @@ class NodeController {
   // The tunnel's tables (remote endpoints, identities, authorization,
   // gateway TLS); again after certificates were renewed.
   void RecompileTunnel();
+  // Cluster mode (etcd): the nodes and the other nodes' workloads come from
+  // etcd instead of cluster/nodes.json (cluster/workloads.json still
+  // declares endpoints outside the cluster). Each workload is a
+  // cluster/workloads.json entry ({"node", "mesh", "virtualNode", ...});
+  // invalid ones are skipped with a log line.
+  void UseEtcdCluster(
+      std::function<void(std::map<std::string, nlohmann::json>)> publish);
+  void SetClusterNodes(std::vector<compile::ClusterNode> nodes);
+  void SetRemoteWorkloads(const std::vector<nlohmann::json>& workloads);
   void SetTls(tls::IdentityStore* identities, X509_STORE* ca_trust) {
     identities_ = identities;
     ca_trust_ = ca_trust;
@@ -65,6 +76,14 @@ class NodeController {
   void SyncPodNamespaces();
   void PollDeclared();
   void PollNodes();
+  // A cluster/workloads.json entry as a declared workload ("" and the
+  // error when invalid); `origin` prefixes its id.
+  absl::StatusOr<workload::Workload> DeclaredWorkload(
+      const nlohmann::json& entry, const std::string& origin) const;
+  // The registry's declared set: the file's and etcd's.
+  void UpdateDeclared();
+  // Hands the local registrations to etcd (cluster mode).
+  void PublishLocal();
   std::vector<uint16_t> ListenerPorts(const std::string& mesh,
                                       const std::string& vn) const;
   admin::AdminResponse PostWorkload(const admin::AdminRequest& req);
@@ -92,6 +111,10 @@ class NodeController {
   tls::IdentityStore* identities_ = nullptr;
   X509_STORE* ca_trust_ = nullptr;
   std::vector<std::string> tunnel_warnings_;
+  // Cluster mode.
+  bool etcd_ = false;
+  std::function<void(std::map<std::string, nlohmann::json>)> publish_;
+  std::vector<workload::Workload> declared_file_, declared_etcd_;
 };
 
 }  // namespace nodemesh

@@ -137,7 +137,10 @@ absl::Status ConfigDirStore::RequireParents(const ResourceId& id) const {
 }
 
 ResourceMetadata ConfigDirStore::MetadataOf(const Resource& r) const {
-  if (auto it = metadata_.find(r.id); it != metadata_.end()) return it->second;
+  // Cached per content: in cluster mode another agent may change it.
+  if (auto it = metadata_.find(r.id);
+      it != metadata_.end() && it->second.first == r.content_hash)
+    return it->second.second;
   ResourceMetadata m;
   m.arn = Arn(r.id);
   m.mesh_owner = m.resource_owner = account_;
@@ -151,11 +154,9 @@ ResourceMetadata ConfigDirStore::MetadataOf(const Resource& r) const {
   m.uid = uid;
   // An API-owned file keeps its metadata beside the spec.
   if (r.where.file.rfind(kApiDir, 0) == 0) {
-    std::ifstream in(model_->config_dir() + "/" + r.where.file);
-    std::stringstream text;
-    text << in.rdbuf();
+    std::string text = model_->ReadModelFile(r.where.file).value_or("");
     rapidjson::Document doc;
-    doc.Parse(text.str().c_str());
+    doc.Parse(text.c_str(), text.size());
     if (doc.IsObject() && doc.MemberCount() == 1 &&
         doc.MemberBegin()->value.IsObject()) {
       const auto& inner = doc.MemberBegin()->value;
@@ -172,7 +173,7 @@ ResourceMetadata ConfigDirStore::MetadataOf(const Resource& r) const {
           m.last_updated_at = v["lastUpdatedAt"].GetDouble();
       }
     }
-    metadata_[r.id] = m;
+    metadata_[r.id] = {r.content_hash, m};
   }
   return m;
 }
@@ -233,16 +234,22 @@ absl::StatusOr<StoredResource> ConfigDirStore::Write(
   w.SetIndent(' ', 2);
   doc.Accept(w);
 
-  auto result =
-      model_->Apply({{FileFor(id), std::string(sb.GetString()) + "\n"}});
+  // Where the resource is kept already (etcd keys may be named freely),
+  // else where the API puts new ones.
+  std::string file = FileFor(id);
+  if (auto existing = Find(id);
+      existing.ok() && (*existing)->where.file.rfind(kApiDir, 0) == 0)
+    file = (*existing)->where.file;
+  auto result = model_->Apply({{file, std::string(sb.GetString()) + "\n"}});
+  if (!result.commit_error.ok()) return result.commit_error;
   if (!result.write_error.empty())
     return absl::UnavailableError(result.write_error);
   if (!result.snapshot)
     return absl::InvalidArgumentError(Errors(result.errors));
-  metadata_[id] = metadata;
   auto it = result.snapshot->resources.find(id);
   if (it == result.snapshot->resources.end())
     return absl::InternalError(id.ToString() + " missing after the write");
+  metadata_[id] = {it->second->content_hash, metadata};
   return View(*it->second);
 }
 
@@ -306,6 +313,7 @@ absl::StatusOr<StoredResource> ConfigDirStore::Delete(const ResourceId& id) {
                                          " resource(s); delete them first");
   StoredResource gone = View(**existing);
   auto result = model_->Apply({{(*existing)->where.file, std::nullopt}});
+  if (!result.commit_error.ok()) return result.commit_error;
   if (!result.write_error.empty())
     return absl::UnavailableError(result.write_error);
   if (!result.snapshot)

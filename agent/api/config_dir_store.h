@@ -10,7 +10,10 @@ namespace nodemesh::api {
 
 // The App Mesh API's resources as agent-owned files under
 // <config_dir>/api/, one per resource in the describe-* shape (with its
-// metadata), beside the user's own files. Every write is validated against
+// metadata), beside the user's own files. In cluster mode those "files" are
+// etcd keys (model::ModelSource::UseExternal): a write is then a
+// compare-and-swap on the key's revision, and a stale one fails with
+// ConflictException. Every write is validated against
 // the whole model before it is made (model::ModelSource::Apply), so the API
 // can never install a state the config dir would reject, and it is live when
 // the call returns. A resource that a user's file defines cannot be changed
@@ -59,7 +62,9 @@ class ConfigDirStore : public ResourceStore {
   std::string account_, region_;
   // Metadata of API-owned resources, kept with them in their files and
   // cached here after the first read.
-  mutable std::map<model::ResourceId, ResourceMetadata> metadata_;
+  // (content hash, metadata): a resource changed elsewhere is read again.
+  mutable std::map<model::ResourceId, std::pair<uint64_t, ResourceMetadata>>
+      metadata_;
 };
 
 }  // namespace nodemesh::api

@@ -2,6 +2,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <set>
+#include <sstream>
 
 #include "glog/logging.h"
 
@@ -90,6 +92,73 @@ void ModelSource::Publish(std::shared_ptr<const Snapshot> next,
   for (const auto& fn : subscribers_) fn(current());
 }
 
+void ModelSource::UseExternal(std::string root, Committer commit) {
+  external_root_ = std::move(root);
+  commit_ = std::move(commit);
+  builder_.SetExternal(external_root_, &external_);
+}
+
+void ModelSource::ApplyExternal(const std::vector<ExternalChange>& changes,
+                                bool reset, int64_t list_revision) {
+  bool changed = false;
+  int64_t newest = 0;
+  if (reset) {
+    // What a list does not hold is gone, unless this source wrote it after
+    // the list's revision.
+    int64_t listed = list_revision;
+    std::set<std::string_view> listed_paths;
+    for (const auto& c : changes) {
+      listed = std::max(listed, c.revision);
+      listed_paths.insert(c.path);
+    }
+    for (auto it = external_.begin(); it != external_.end();) {
+      if (!listed_paths.count(it->first) && it->second.revision <= listed) {
+        it = external_.erase(it);
+        changed = true;
+      } else {
+        ++it;
+      }
+    }
+  }
+  for (const ExternalChange& c : changes) {
+    newest = std::max(newest, c.revision);
+    auto it = external_.find(c.path);
+    if (it != external_.end() && it->second.revision >= c.revision) continue;
+    if (auto d = deleted_at_.find(c.path);
+        d != deleted_at_.end() && d->second >= c.revision)
+      continue;
+    if (!c.text) {
+      if (it == external_.end()) continue;
+      external_.erase(it);
+    } else {
+      auto& f = external_[c.path];
+      f.revision = c.revision;
+      f.text = *c.text;
+      f.key = c.key;
+    }
+    changed = true;
+  }
+  // The store's changes arrive in order: a delete older than what it sent
+  // now can no longer be overtaken.
+  for (auto it = deleted_at_.begin(); it != deleted_at_.end();)
+    it = it->second <= newest ? deleted_at_.erase(it) : std::next(it);
+  if (changed || reset) Reload();
+}
+
+std::optional<std::string> ModelSource::ReadModelFile(
+    const std::string& rel) const {
+  if (commit_ && rel.rfind(external_root_, 0) == 0) {
+    auto it = external_.find(rel);
+    if (it == external_.end()) return std::nullopt;
+    return it->second.text;
+  }
+  std::ifstream in(config_dir_ + "/" + rel, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
 }  // namespace nodemesh::model
 
 namespace nodemesh::model {
@@ -102,6 +171,39 @@ ModelSource::ApplyResult ModelSource::Apply(
   if (!result.snapshot) {
     for (const auto& d : result.diagnostics.items())
       if (d.severity == Diagnostic::Severity::kError) out.errors.push_back(d);
+    return out;
+  }
+  if (commit_) {
+    std::vector<ExternalWrite> writes;
+    for (const auto& [rel, content] : change) {
+      ExternalWrite w;
+      w.path = rel;
+      w.text = content;
+      if (auto it = external_.find(rel); it != external_.end()) {
+        w.key = it->second.key;
+        w.expected_revision = it->second.revision;
+      }
+      writes.push_back(std::move(w));
+    }
+    auto revision = commit_(writes);
+    if (!revision.ok()) {
+      out.commit_error = revision.status();
+      return out;
+    }
+    for (const ExternalWrite& w : writes) {
+      if (w.text) {
+        auto& f = external_[w.path];
+        f.revision = *revision;
+        f.text = *w.text;
+        if (!w.key.empty()) f.key = w.key;
+      } else {
+        external_.erase(w.path);
+        deleted_at_[w.path] = *revision;
+      }
+    }
+    status_.last_attempt = std::chrono::system_clock::now();
+    Publish(result.snapshot, result);
+    out.snapshot = current();
     return out;
   }
   namespace fs = std::filesystem;

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -54,8 +55,40 @@ class ModelSource {
     std::vector<Diagnostic> errors;
     std::string write_error;  // set when the state was valid but a file
                               // could not be written
+    // With an external store: the commit's error (AlreadyExists when the
+    // store changed since it was read, Unavailable when it is down).
+    absl::Status commit_error;
   };
   ApplyResult Apply(const SnapshotBuilder::Overlay& change);
+
+  // Cluster mode: the files under `root` (e.g. "api/") live in an external
+  // store (etcd), fed in with ApplyExternal(), and Apply() commits changes
+  // to them with `commit` instead of writing files. `expected_revision` is
+  // the revision this source holds for the file (0: it holds none): the
+  // commit must fail when the store's differs (compare-and-swap).
+  struct ExternalWrite {
+    std::string path;
+    std::string key;  // "" for a file the store does not hold yet
+    std::optional<std::string> text;  // nullopt: delete
+    int64_t expected_revision = 0;
+  };
+  // Returns the store's revision after the commit.
+  using Committer =
+      std::function<absl::StatusOr<int64_t>(const std::vector<ExternalWrite>&)>;
+  void UseExternal(std::string root, Committer commit);
+  struct ExternalChange {
+    std::string path, key;
+    int64_t revision = 0;             // the change's (mod) revision
+    std::optional<std::string> text;  // nullopt: deleted
+  };
+  // What the store says changed (with `reset`, its whole content at
+  // `list_revision`), then a rebuild when anything did. Changes older than
+  // what this source holds (its own commits, seen again) are ignored.
+  void ApplyExternal(const std::vector<ExternalChange>& changes, bool reset,
+                     int64_t list_revision = 0);
+  // A model file's text, from the external store or the config dir.
+  std::optional<std::string> ReadModelFile(const std::string& rel) const;
+  size_t external_files() const { return external_.size(); }
 
   std::shared_ptr<const Snapshot> current() const {
     return std::atomic_load(&current_);
@@ -79,6 +112,12 @@ class ModelSource {
 
   std::shared_ptr<const Snapshot> current_;
   Status status_;
+  std::string external_root_;
+  Committer commit_;
+  SnapshotBuilder::ExternalFiles external_;
+  // Files this source deleted by commit, with the delete's revision: an
+  // older put of theirs still on its way from the store is stale.
+  std::map<std::string, int64_t> deleted_at_;
   std::vector<std::function<void(std::shared_ptr<const Snapshot>)>>
       subscribers_;
 };

@@ -114,6 +114,24 @@ std::shared_ptr<const Resource> SnapshotBuilder::Decode(
 SnapshotBuilder::Result SnapshotBuilder::Build(const Snapshot* previous,
                                                const Overlay* overlay) {
   std::vector<std::string> files = ListModelFiles(config_dir_);
+  if (external_ != nullptr) {
+    // The config dir's own copy of the external root is not the model.
+    files.erase(std::remove_if(files.begin(), files.end(),
+                               [this](const std::string& f) {
+                                 return f.rfind(external_root_, 0) == 0;
+                               }),
+                files.end());
+    std::vector<std::string> merged;
+    merged.reserve(files.size() + external_->size());
+    auto ext = external_->begin();
+    for (const std::string& f : files) {
+      for (; ext != external_->end() && ext->first < f; ++ext)
+        merged.push_back(ext->first);
+      merged.push_back(f);
+    }
+    for (; ext != external_->end(); ++ext) merged.push_back(ext->first);
+    files = std::move(merged);
+  }
   if (overlay) {
     for (const auto& [path, content] : *overlay) {
       auto it = std::lower_bound(files.begin(), files.end(), path);
@@ -146,9 +164,20 @@ SnapshotBuilder::Result SnapshotBuilder::BuildFiles(
       auto o = overlay->find(file);
       if (o != overlay->end() && o->second) overlaid = &*o->second;
     }
+    const ExternalFile* ext = nullptr;
+    if (external_ != nullptr && !overlaid) {
+      auto e = external_->find(file);
+      if (e != external_->end()) ext = &e->second;
+    }
     struct stat st {};
     if (overlaid) {
       st.st_size = -1;  // never matches a file on disk: re-read it next time
+    } else if (ext != nullptr) {
+      // The store's revision stands in for the mtime; inode 0 for "not a
+      // file".
+      st.st_mtim.tv_sec = ext->revision / 1000000000;
+      st.st_mtim.tv_nsec = ext->revision % 1000000000;
+      st.st_size = static_cast<off_t>(ext->text.size());
     } else if (::stat(path.c_str(), &st) != 0) {
       diags.Error({file}, "", "", "cannot read the file");
       continue;
@@ -165,6 +194,8 @@ SnapshotBuilder::Result SnapshotBuilder::BuildFiles(
     std::string text;
     if (overlaid) {
       text = *overlaid;
+    } else if (ext != nullptr) {
+      text = ext->text;
     } else if (!ReadFile(path, &text)) {
       diags.Error({file}, "", "", "cannot read the file");
       continue;

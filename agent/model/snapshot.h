@@ -57,6 +57,22 @@ class SnapshotBuilder {
   // for a file that would be removed.
   using Overlay = std::map<std::string, std::optional<std::string>>;
 
+  // Model files kept outside the config dir (etcd keys), by the path they
+  // stand for: `revision` changes whenever the text does, so an unchanged
+  // one is reused without being hashed or parsed again.
+  struct ExternalFile {
+    int64_t revision = 0;
+    std::string text;
+    std::string key;  // where the store keeps it
+  };
+  using ExternalFiles = std::map<std::string, ExternalFile>;
+  // From now on, files under `root` (e.g. "api/") are `files`, not what the
+  // config dir holds there. `files` must outlive the builder.
+  void SetExternal(std::string root, const ExternalFiles* files) {
+    external_root_ = std::move(root);
+    external_ = files;
+  }
+
   // Reads the dir as it is now (with `overlay` over it, if given).
   // `previous` (may be null) numbers the result.
   Result Build(const Snapshot* previous, const Overlay* overlay = nullptr);
@@ -83,6 +99,8 @@ class SnapshotBuilder {
 
   std::string config_dir_;
   std::optional<ResourceKind> spec_only_kind_;
+  std::string external_root_;
+  const ExternalFiles* external_ = nullptr;
   std::map<std::string, FileEntry> files_;
   // Decoded resources by the hash of their API-shape text (K8s resources are
   // re-resolved as a whole; their decoding need not be).

@@ -38,7 +38,7 @@ struct Workload {
   std::string netns;
   std::map<std::string, std::string> attributes;
   std::string node;            // "" : this node
-  std::string origin = "api";  // api | file
+  std::string origin = "api";  // api | file | etcd (another node's)
   bool owns_cgroup = false;    // created by the agent; removed at the end
   bool populated = false;      // has held a process: ends when it empties
   int64_t registered_at = 0;   // unix seconds

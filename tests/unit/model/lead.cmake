@@ -8,3 +8,6 @@ nodemesh_test(appmesh_examples_test
               LIBS nodemesh_model LABELS unit)
 target_compile_definitions(appmesh_examples_test PRIVATE
   NODEMESH_EXAMPLES_DIR="${CMAKE_SOURCE_DIR}/../shared/appmesh-examples")
+nodemesh_test(model_source_external_test
+              SOURCES ${CMAKE_CURRENT_LIST_DIR}/model_source_external_test.cc
+              LIBS nodemesh_model LABELS unit)

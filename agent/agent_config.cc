@@ -211,8 +211,8 @@ absl::StatusOr<AgentConfig> AgentConfigFromFlags() {
     return absl::InvalidArgumentError("--etcd_prefix=" + FLAGS_etcd_prefix +
                                       ": a key prefix such as /nodemesh/");
   if (FLAGS_lease_ttl < 2 || FLAGS_lease_ttl > 3600)
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--lease_ttl=", FLAGS_lease_ttl, ": seconds, 2 to 3600"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--lease_ttl=", FLAGS_lease_ttl, ": seconds, 2 to 3600"));
   c.lease_ttl_seconds = FLAGS_lease_ttl;
   c.node_address = FLAGS_node_address;
   return c;

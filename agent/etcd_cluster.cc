@@ -7,8 +7,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "agent/compile/tunnel_config.h"
-#include "nodemesh/abi.h"
 #include "glog/logging.h"
+#include "nodemesh/abi.h"
 
 namespace nodemesh {
 namespace {
@@ -18,8 +18,7 @@ constexpr char kModelRoot[] = "api/";  // where model keys appear as files
 // The first global IPv4 address of an interface that is up.
 absl::StatusOr<std::string> FirstGlobalAddress() {
   ifaddrs* list = nullptr;
-  if (::getifaddrs(&list) != 0)
-    return absl::InternalError("getifaddrs failed");
+  if (::getifaddrs(&list) != 0) return absl::InternalError("getifaddrs failed");
   std::string found;
   for (ifaddrs* i = list; i != nullptr && found.empty(); i = i->ifa_next) {
     if (i->ifa_addr == nullptr || i->ifa_addr->sa_family != AF_INET) continue;
@@ -91,7 +90,7 @@ absl::StatusOr<std::unique_ptr<EtcdCluster>> EtcdCluster::Create(
 }
 
 EtcdCluster::EtcdCluster(net::EventLoop* loop, const AgentConfig& config,
-                         etcd::Client::Options options,
+                         const etcd::Client::Options& options,
                          std::string node_address)
     : loop_(loop),
       config_(config),
@@ -107,9 +106,8 @@ EtcdCluster::EtcdCluster(net::EventLoop* loop, const AgentConfig& config,
 
 void EtcdCluster::AttachModel(model::ModelSource* model) {
   model_ = model;
-  model->UseExternal(kModelRoot, [this](const auto& writes) {
-    return Commit(writes);
-  });
+  model->UseExternal(kModelRoot,
+                     [this](const auto& writes) { return Commit(writes); });
 }
 
 void EtcdCluster::Start(NodeController* node) {
@@ -117,13 +115,12 @@ void EtcdCluster::Start(NodeController* node) {
   registrar_ = std::make_unique<etcd::Registrar>(
       options_, config_.lease_ttl_seconds, LeaseFile(config_),
       workloads_prefix_ + config_.node_name + "/");
-  node->UseEtcdCluster([this](std::map<std::string, nlohmann::json> local) {
-    Publish(std::move(local));
-  });
+  node->UseEtcdCluster(
+      [this](std::map<std::string, nlohmann::json> local) { Publish(local); });
   registrar_->Start();
   watcher_ = std::make_unique<etcd::Watcher>(
       loop_, options_, config_.etcd_prefix,
-      [this](etcd::Watcher::Batch b) { OnBatch(std::move(b)); },
+      [this](const etcd::Watcher::Batch& b) { OnBatch(b); },
       [this](const etcd::Watcher::State& s) { OnState(s); });
   watcher_->Start();
   LOG(INFO) << "etcd: cluster mode, node " << config_.node_name << " at "
@@ -135,14 +132,14 @@ void EtcdCluster::Stop() {
   if (registrar_) registrar_->Stop();
 }
 
-void EtcdCluster::Publish(std::map<std::string, nlohmann::json> local) {
+void EtcdCluster::Publish(const std::map<std::string, nlohmann::json>& local) {
   std::map<std::string, std::string> desired;
   nlohmann::json record = {{"name", config_.node_name},
                            {"address", node_address_},
                            {"workloadCidrs", nlohmann::json::array()}};
   if (config_.tunnel_port != 0) record["tunnelPort"] = config_.tunnel_port;
   desired[node_key_] = record.dump();
-  for (auto& [id, j] : local)
+  for (const auto& [id, j] : local)
     desired[workloads_prefix_ + config_.node_name + "/" + id] = j.dump();
   published_ = desired;
   registrar_->SetDesired(std::move(desired));
@@ -162,7 +159,7 @@ void EtcdCluster::OnState(const etcd::Watcher::State& state) {
   }
 }
 
-void EtcdCluster::OnBatch(etcd::Watcher::Batch batch) {
+void EtcdCluster::OnBatch(const etcd::Watcher::Batch& batch) {
   ++batches_;
   std::vector<model::ModelSource::ExternalChange> model_changes;
   bool nodes_changed = batch.reset, workloads_changed = batch.reset;
@@ -312,7 +309,8 @@ void EtcdCluster::RenderMetrics(stats::PrometheusText* out) const {
       registrar_ ? registrar_->status() : etcd::Registrar::Status();
   out->Family("nodemesh_etcd_connected", "gauge",
               "1 while the watch on etcd is open (0: serving the last state)");
-  out->Sample("nodemesh_etcd_connected", {}, uint64_t{watch_.connected ? 1u : 0u});
+  out->Sample("nodemesh_etcd_connected", {},
+              uint64_t{watch_.connected ? 1u : 0u});
   out->Family("nodemesh_etcd_revision", "gauge",
               "The etcd revision this agent's state reflects");
   out->Sample("nodemesh_etcd_revision", {}, static_cast<uint64_t>(revision_));

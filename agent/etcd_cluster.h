@@ -64,14 +64,14 @@ class EtcdCluster {
 
  private:
   EtcdCluster(net::EventLoop* loop, const AgentConfig& config,
-              etcd::Client::Options options, std::string node_address);
-  void OnBatch(etcd::Watcher::Batch batch);
+              const etcd::Client::Options& options, std::string node_address);
+  void OnBatch(const etcd::Watcher::Batch& batch);
   void OnState(const etcd::Watcher::State& state);
   absl::StatusOr<int64_t> Commit(
       const std::vector<model::ModelSource::ExternalWrite>& writes);
   void PushNodes();
   void PushWorkloads();
-  void Publish(std::map<std::string, nlohmann::json> local);
+  void Publish(const std::map<std::string, nlohmann::json>& local);
 
   net::EventLoop* loop_;
   const AgentConfig& config_;

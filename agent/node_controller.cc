@@ -277,8 +277,8 @@ absl::StatusOr<workload::Workload> NodeController::DeclaredWorkload(
   w.ports = req->ports;
   w.attributes = req->attributes;
   w.origin = origin;
-  w.id = absl::StrCat(origin, ":", node.empty() ? config_.node_name : node,
-                      "/", w.virtual_node, "/", w.address);
+  w.id = absl::StrCat(origin, ":", node.empty() ? config_.node_name : node, "/",
+                      w.virtual_node, "/", w.address);
   return w;
 }
 

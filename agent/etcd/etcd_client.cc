@@ -64,10 +64,9 @@ absl::StatusOr<json> ParseJson(const std::string& text) {
 
 int MillisLeft(Clock::time_point deadline) {
   if (deadline == Clock::time_point::max()) return -1;
-  auto left =
-      std::chrono::duration_cast<std::chrono::milliseconds>(deadline -
-                                                            Clock::now())
-          .count();
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                  deadline - Clock::now())
+                  .count();
   return left <= 0 ? 0 : static_cast<int>(left);
 }
 
@@ -80,11 +79,11 @@ absl::StatusOr<net::SocketAddress> ParseEndpoint(const std::string& url) {
     return absl::InvalidArgumentError(url +
                                       ": TLS to etcd is not supported yet");
   while (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
-  auto addr = net::SocketAddress::Parse(std::string_view(rest.data(), rest.size()));
+  auto addr =
+      net::SocketAddress::Parse(std::string_view(rest.data(), rest.size()));
   if (!addr.ok())
-    return absl::InvalidArgumentError(
-        absl::StrCat(url, ": expected http://ip:port (", addr.status().message(),
-                     ")"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        url, ": expected http://ip:port (", addr.status().message(), ")"));
   return *addr;
 }
 
@@ -134,8 +133,9 @@ absl::Status Client::Connect() {
     if (fd.ok()) {
       pollfd p{fd->get(), POLLOUT, 0};
       int n = ::poll(&p, 1, static_cast<int>(options_.timeout.count()));
-      absl::Status s = n == 1 ? net::SocketError(fd->get())
-                              : absl::DeadlineExceededError("connect timed out");
+      absl::Status s = n == 1
+                           ? net::SocketError(fd->get())
+                           : absl::DeadlineExceededError("connect timed out");
       if (s.ok()) {
         int one = 1, idle = 5, interval = 1, count = 3;
         // A watch waits for events for as long as it takes; keepalives
@@ -171,8 +171,8 @@ absl::Status Client::SendRequest(const std::string& path,
   auto deadline = Clock::now() + options_.timeout;
   size_t off = 0;
   while (off < req.size()) {
-    ssize_t n = ::send(fd_.load(), req.data() + off, req.size() - off,
-                       MSG_NOSIGNAL);
+    ssize_t n =
+        ::send(fd_.load(), req.data() + off, req.size() - off, MSG_NOSIGNAL);
     if (n > 0) {
       off += static_cast<size_t>(n);
       continue;
@@ -253,8 +253,10 @@ absl::Status Client::ReadHead(int* status, bool* chunked,
     std::string name = absl::AsciiStrToLower(line.substr(0, colon));
     std::string value(absl::StripAsciiWhitespace(line.substr(colon + 1)));
     if (name == "transfer-encoding")
-      *chunked = absl::AsciiStrToLower(value).find("chunked") != std::string::npos;
-    if (name == "content-length") absl::SimpleAtoi(value, content_length);
+      *chunked =
+          absl::AsciiStrToLower(value).find("chunked") != std::string::npos;
+    if (name == "content-length" && !absl::SimpleAtoi(value, content_length))
+      return absl::InternalError("etcd: bad Content-Length: " + value);
   }
 }
 
@@ -408,8 +410,8 @@ absl::StatusOr<int64_t> Client::LeaseGrant(int64_t ttl_seconds, int64_t id) {
 }
 
 absl::StatusOr<int64_t> Client::LeaseKeepAlive(int64_t id) {
-  auto answer = Call("/v3/lease/keepalive",
-                     json({{"ID", std::to_string(id)}}).dump());
+  auto answer =
+      Call("/v3/lease/keepalive", json({{"ID", std::to_string(id)}}).dump());
   if (!answer.ok()) return answer.status();
   // The stream's one answer: {"result": {"ID": ..., "TTL": ...}}; no TTL
   // (0) when the lease expired or was revoked.

@@ -113,9 +113,10 @@ class Client {
   // for each answer until it returns false, the watch is canceled, the
   // connection fails, or Abort() is called from another thread. Returns
   // OK after a cancel or `false`, an error otherwise.
-  absl::Status Watch(const std::string& key, const std::string& range_end,
-                     int64_t start_revision,
-                     const std::function<bool(const WatchResponse&)>& on_response);
+  absl::Status Watch(
+      const std::string& key, const std::string& range_end,
+      int64_t start_revision,
+      const std::function<bool(const WatchResponse&)>& on_response);
   // Ends a Watch() in progress (any thread).
   void Abort();
 

@@ -71,7 +71,9 @@ void Registrar::Resync() {
   cv_.notify_all();
 }
 
-void Registrar::Start() { thread_ = std::thread([this] { Run(); }); }
+void Registrar::Start() {
+  thread_ = std::thread([this] { Run(); });
+}
 
 void Registrar::Stop() {
   {
@@ -158,9 +160,9 @@ absl::Status Registrar::WriteKeys(bool all) {
   for (const auto& [k, v] : written_)
     if (!desired.count(k)) ops.push_back({k, std::nullopt, 0});
   for (size_t i = 0; i < ops.size(); i += kOpsPerTxn) {
-    std::vector<Write> part(
-        ops.begin() + static_cast<std::ptrdiff_t>(i),
-        ops.begin() + static_cast<std::ptrdiff_t>(std::min(ops.size(), i + kOpsPerTxn)));
+    std::vector<Write> part(ops.begin() + static_cast<std::ptrdiff_t>(i),
+                            ops.begin() + static_cast<std::ptrdiff_t>(std::min(
+                                              ops.size(), i + kOpsPerTxn)));
     auto r = client_.Txn({}, part);
     if (!r.ok()) {
       std::lock_guard<std::mutex> lock(mu_);
@@ -180,9 +182,8 @@ absl::Status Registrar::WriteKeys(bool all) {
 }
 
 void Registrar::Run() {
-  const auto renew_every =
-      std::max(std::chrono::milliseconds(ttl_ * 1000 / 3),
-               std::chrono::milliseconds(500));
+  const auto renew_every = std::max(std::chrono::milliseconds(ttl_ * 1000 / 3),
+                                    std::chrono::milliseconds(500));
   auto next_renew = Clock::now();
   for (;;) {
     {
@@ -222,11 +223,10 @@ void Registrar::Run() {
         status_.error.clear();
       } else {
         if (status_.error != s.message())
-          LOG(WARNING) << "etcd: registration: " << s.message()
-                       << "; retrying";
+          LOG(WARNING) << "etcd: registration: " << s.message() << "; retrying";
         ++status_.failures;
         status_.ok = false;
-        status_.error = std::string(s.message());
+        status_.error = absl::StrCat(s.message());
       }
     }
     auto now = Clock::now();

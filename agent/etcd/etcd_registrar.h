@@ -78,7 +78,6 @@ class Registrar {
 
   // The thread's own.
   int64_t lease_ = 0;
-  bool pruned_ = false;  // stale keys under owned_prefix deleted once
   std::map<std::string, std::string> written_;
 };
 

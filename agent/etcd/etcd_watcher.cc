@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "absl/strings/str_cat.h"
 #include "glog/logging.h"
 
 namespace nodemesh::etcd {
@@ -23,7 +24,9 @@ Watcher::Watcher(net::EventLoop* loop, Client::Options options,
 
 Watcher::~Watcher() { Stop(); }
 
-void Watcher::Start() { thread_ = std::thread([this] { Run(); }); }
+void Watcher::Start() {
+  thread_ = std::thread([this] { Run(); });
+}
 
 void Watcher::Stop() {
   {
@@ -60,7 +63,7 @@ void Watcher::Run() {
     if (need_list) {
       auto listed = client_.Range(prefix_, end);
       if (!listed.ok()) {
-        Report(false, std::string(listed.status().message()));
+        Report(false, absl::StrCat(listed.status().message()));
         Sleep(backoff);
         backoff = std::min(backoff * 2, kMaxBackoff);
         continue;
@@ -71,9 +74,8 @@ void Watcher::Run() {
       b.reset = true;
       b.revision = listed->revision;
       b.kvs = std::move(listed->kvs);
-      loop_->Post([this, b = std::move(b)]() mutable {
-        on_batch_(std::move(b));
-      });
+      loop_->Post(
+          [this, b = std::move(b)]() mutable { on_batch_(std::move(b)); });
       need_list = false;
     }
     absl::Status s = client_.Watch(
@@ -106,7 +108,7 @@ void Watcher::Run() {
         });
     if (stopped()) break;
     if (!s.ok()) {
-      Report(false, std::string(s.message()));
+      Report(false, absl::StrCat(s.message()));
       Sleep(backoff);
       backoff = std::min(backoff * 2, kMaxBackoff);
     } else if (!need_list) {

@@ -21,7 +21,7 @@ namespace nodemesh::etcd {
 class Watcher {
  public:
   struct Batch {
-    bool reset = false;       // `kvs` is the whole prefix, replacing all
+    bool reset = false;         // `kvs` is the whole prefix, replacing all
     std::vector<KeyValue> kvs;  // with reset
     std::vector<Event> events;  // otherwise, in revision order
     int64_t revision = 0;       // the list's, or the newest event's

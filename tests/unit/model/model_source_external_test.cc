@@ -23,11 +23,12 @@ std::string Node(const std::string& name, int port) {
 }
 
 int PortOf(const Snapshot& s, const std::string& vn) {
-  auto it =
-      s.resources.find(ResourceIdView(ResourceKind::kVirtualNode, "shop", "", vn));
+  auto it = s.resources.find(
+      ResourceIdView(ResourceKind::kVirtualNode, "shop", "", vn));
   if (it == s.resources.end()) return -1;
-  return static_cast<int>(
-      std::get<VirtualNodeSpec>(it->second->spec).listeners[0].port_mapping.port);
+  return static_cast<int>(std::get<VirtualNodeSpec>(it->second->spec)
+                              .listeners[0]
+                              .port_mapping.port);
 }
 
 struct Fixture {
@@ -50,19 +51,21 @@ TEST(ModelSourceExternalTest, StoreFilesAreTheModelAndShadowTheDirsApiFolder) {
   f.dir.Write("api/shop/VirtualNode/stale.json", Node("stale", 1));
   f.dir.Write("local.json", kMesh);
   ASSERT_TRUE(f.model.Start().ok());
-  f.model.ApplyExternal({{"api/shop/VirtualNode/a.json", "/k/a", 5, Node("a", 8080)}},
-                        true, 7);
+  f.model.ApplyExternal(
+      {{"api/shop/VirtualNode/a.json", "/k/a", 5, Node("a", 8080)}}, true, 7);
   auto snap = f.model.current();
   EXPECT_EQ(PortOf(*snap, "a"), 8080);
   EXPECT_EQ(PortOf(*snap, "stale"), -1);  // the dir's api/ is not the model
-  EXPECT_EQ(f.model.ReadModelFile("api/shop/VirtualNode/a.json"), Node("a", 8080));
+  EXPECT_EQ(f.model.ReadModelFile("api/shop/VirtualNode/a.json"),
+            Node("a", 8080));
   EXPECT_EQ(f.model.ReadModelFile("local.json"), std::string(kMesh));
 }
 
 TEST(ModelSourceExternalTest, ApiWritesCommitWithTheRevisionTheyRead) {
   Fixture f;
   ASSERT_TRUE(f.model.Start().ok());
-  f.model.ApplyExternal({{"api/shop/Mesh/shop.json", "/k/mesh", 3, kMesh}}, true, 3);
+  f.model.ApplyExternal({{"api/shop/Mesh/shop.json", "/k/mesh", 3, kMesh}},
+                        true, 3);
   // A new resource: the store must not hold the key yet (revision 0).
   auto r = f.model.Apply({{"api/shop/VirtualNode/a.json", Node("a", 1)}});
   ASSERT_NE(r.snapshot, nullptr);
@@ -73,8 +76,8 @@ TEST(ModelSourceExternalTest, ApiWritesCommitWithTheRevisionTheyRead) {
   uint64_t version = f.model.current()->version;
 
   // The store echoes the commit: nothing to do.
-  f.model.ApplyExternal({{"api/shop/VirtualNode/a.json", "/k/a", 100, Node("a", 1)}},
-                        false);
+  f.model.ApplyExternal(
+      {{"api/shop/VirtualNode/a.json", "/k/a", 100, Node("a", 1)}}, false);
   EXPECT_EQ(f.model.current()->version, version);
 
   // An update compares against the revision of the commit.
@@ -162,10 +165,12 @@ TEST(ModelSourceExternalTest, YamlKeysAreReadAsYaml) {
       {{"api/crd.yaml", "/k/crd.yaml", 4,
         "apiVersion: appmesh.k8s.aws/v1beta2\nkind: VirtualNode\nmetadata:\n"
         "  name: y\n  namespace: shop\nspec:\n  meshRef:\n    name: shop\n"
-        "  listeners:\n  - portMapping:\n      port: 9090\n      protocol: http\n"}},
+        "  listeners:\n  - portMapping:\n      port: 9090\n      protocol: "
+        "http\n"}},
       true, 4);
   // The controller's naming: <name>_<namespace>.
-  EXPECT_EQ(PortOf(*f.model.current(), "y_shop"), 9090) << f.model.status().last_error;
+  EXPECT_EQ(PortOf(*f.model.current(), "y_shop"), 9090)
+      << f.model.status().last_error;
 }
 
 }  // namespace

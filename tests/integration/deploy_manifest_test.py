@@ -1,10 +1,11 @@
 #!/usr/bin/python3
-"""deploy/ against the built agent: every flag the manifests pass is one
-nodemesh-agent defines, the DaemonSet has what the agent needs of its node
-(privileges, host namespaces, host volumes at the paths its flags name,
-probes on its admin address), the cleanup Job names the same node
-resources, and the Containerfile copies binaries the build makes with the
-Debian packages of the libraries they link. No root needed.
+"""deploy/ and vagrant/ against the built agent: every flag that the
+manifests and the Vagrant VMs' unit pass is one nodemesh-agent defines, the
+DaemonSet has what the agent needs of its node (privileges, host namespaces,
+host volumes at the paths its flags name, probes on its admin address), the
+cleanup Job names the same node resources, the Containerfile copies binaries
+the build makes with the Debian packages of the libraries they link, and the
+Vagrant shell scripts parse. No root needed.
 
     deploy_manifest_test.py SOURCE_DIR BUILD_DIR AGENT_BINARY CTL_BINARY
 
@@ -296,6 +297,18 @@ def check_etcd(path, agent):
             problem(path, f"Service has no port {port} (--etcd_endpoints)")
 
 
+def check_unit(path, defined):
+    """The Vagrant VMs' systemd unit: ExecStart's flags."""
+    text = open(path).read().replace("\\\n", " ")
+    m = re.search(r"^ExecStart=(\S+)(.*)$", text, re.M)
+    if not m:
+        problem(path, "no ExecStart")
+        return
+    if os.path.basename(m.group(1)) != "nodemesh-agent":
+        problem(path, f"ExecStart runs {m.group(1)}, not nodemesh-agent")
+    parse_flags(path, m.group(2).split(), defined)
+
+
 def containerfile_runtime_packages(text):
     """Packages the last stage installs with apt-get."""
     last = text.split("\nFROM ")[-1]
@@ -385,13 +398,21 @@ def main():
     check_etcd(os.path.join(deploy, "etcd.yaml"), daemonset)
     check_containerfile(os.path.join(deploy, "Containerfile"), source_dir,
                         build_dir, [agent, ctl])
+    check_unit(os.path.join(source_dir, "vagrant", "nodemesh-agent.service"),
+               defined)
+    for script in ("provision.sh", "make-secrets.sh"):
+        run = subprocess.run(["bash", "-n",
+                              os.path.join(source_dir, "vagrant", script)],
+                             capture_output=True, text=True)
+        if run.returncode != 0:
+            problem(f"vagrant/{script}", run.stderr.strip())
 
     for p in problems:
         print(p)
     if problems:
         print(f"deploy_manifest_test: {len(problems)} problem(s)")
         return 1
-    print("deploy_manifest_test: deploy/ agrees with the built "
+    print("deploy_manifest_test: deploy/ and vagrant/ agree with the built "
           f"agent ({len(defined)} flags defined)")
     return 0
 

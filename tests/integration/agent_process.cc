@@ -32,6 +32,17 @@ std::string RunCommand(const std::string& command, int* exit_code) {
   return out;
 }
 
+std::string ShellQuote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) {
+    if (c == '\'')
+      out += "'\\''";
+    else
+      out += c;
+  }
+  return out + "'";
+}
+
 AgentProcess::AgentProcess(int netns_fd, std::vector<std::string> flags,
                            const std::string& hosts_file) {
   static int n = 0;

@@ -9,6 +9,8 @@ namespace nodemesh::testing {
 
 // Runs a command and returns its stdout (stderr goes to the test log).
 std::string RunCommand(const std::string& command, int* exit_code = nullptr);
+// One word for sh, whatever it holds (quotes, CR and LF included).
+std::string ShellQuote(const std::string& s);
 
 // The real nodemesh-agent binary, started in a network namespace (by fd)
 // with the given flags; SIGKILLed on destruction if still running.

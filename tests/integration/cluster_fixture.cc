@@ -28,30 +28,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// One word for sh, whatever it holds.
-std::string Quote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) {
-    if (c == '\'')
-      out += "'\\''";
-    else
-      out += c;
-  }
-  return out + "'";
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-// This process's handle on a namespace fd, for nsenter and `ip ... netns`.
-std::string NetnsPath(int fd) {
-  return absl::StrCat("/proc/", ::getpid(), "/fd/", fd);
-}
-
 }  // namespace
 
 // ---------------------------------------------------------------------------
@@ -60,8 +36,9 @@ std::string NetnsPath(int fd) {
 ClusterCerts::ClusterCerts(const std::vector<std::string>& nodes)
     : dir_("/tmp/" + UniqueName("certs")) {
   std::string names;
-  for (const std::string& n : nodes) absl::StrAppend(&names, " ", Quote(n));
-  ok_ = Script(absl::StrCat("mesh ", Quote(dir_), names));
+  for (const std::string& n : nodes)
+    absl::StrAppend(&names, " ", ShellQuote(n));
+  ok_ = Script(absl::StrCat("mesh ", ShellQuote(dir_), names));
 }
 
 ClusterCerts::~ClusterCerts() {
@@ -83,8 +60,8 @@ ClusterCerts::Leaf ClusterCerts::ValidLeaf(const std::string& node,
                                            const std::string& spiffe_id,
                                            const std::string& name) {
   std::string out = dir_ + "/" + name;
-  Script(absl::StrCat("leaf ", Quote(dir_), " ", Quote(node), " ",
-                      Quote(spiffe_id), " ", Quote(out)));
+  Script(absl::StrCat("leaf ", ShellQuote(dir_), " ", ShellQuote(node), " ",
+                      ShellQuote(spiffe_id), " ", ShellQuote(out)));
   return {out + ".pem", out + ".chain.pem", out + ".key", root()};
 }
 
@@ -92,16 +69,16 @@ ClusterCerts::Leaf ClusterCerts::ExpiredLeaf(const std::string& node,
                                              const std::string& spiffe_id,
                                              const std::string& name) {
   std::string out = dir_ + "/" + name;
-  Script(absl::StrCat("expired ", Quote(dir_), " ", Quote(node), " ",
-                      Quote(spiffe_id), " ", Quote(out)));
+  Script(absl::StrCat("expired ", ShellQuote(dir_), " ", ShellQuote(node), " ",
+                      ShellQuote(spiffe_id), " ", ShellQuote(out)));
   return {out + ".pem", out + ".chain.pem", out + ".key", root()};
 }
 
 ClusterCerts::Leaf ClusterCerts::UntrustedLeaf(const std::string& spiffe_id,
                                                const std::string& name) {
   std::string out = dir_ + "/" + name;
-  Script(absl::StrCat("untrusted ", Quote(dir_), " ", Quote(spiffe_id), " ",
-                      Quote(out)));
+  Script(absl::StrCat("untrusted ", ShellQuote(dir_), " ",
+                      ShellQuote(spiffe_id), " ", ShellQuote(out)));
   return {out + ".pem", out + ".chain.pem", out + ".key", out + "-root.pem"};
 }
 
@@ -213,11 +190,11 @@ std::string PacketCapture::Bytes() const { return ReadFile(path_); }
 
 int PacketCapture::Count(const std::string& display_filter,
                          const std::string& decode_as) const {
-  std::string out = RunCommand(
-      absl::StrCat("/usr/bin/tshark -n -r ", Quote(path_),
-                   decode_as.empty() ? "" : " -d " + Quote(decode_as),
-                   display_filter.empty() ? "" : " -Y " + Quote(display_filter),
-                   " -T fields -e frame.number 2>/dev/null"));
+  std::string out = RunCommand(absl::StrCat(
+      "/usr/bin/tshark -n -r ", ShellQuote(path_),
+      decode_as.empty() ? "" : " -d " + ShellQuote(decode_as),
+      display_filter.empty() ? "" : " -Y " + ShellQuote(display_filter),
+      " -T fields -e frame.number 2>/dev/null"));
   int n = 0;
   for (absl::string_view line : absl::StrSplit(out, '\n', absl::SkipEmpty()))
     if (!line.empty()) ++n;
@@ -227,11 +204,11 @@ int PacketCapture::Count(const std::string& display_filter,
 std::string PacketCapture::Summary(const std::string& display_filter,
                                    const std::string& decode_as,
                                    int max_packets) const {
-  return RunCommand(
-      absl::StrCat("/usr/bin/tshark -n -r ", Quote(path_),
-                   decode_as.empty() ? "" : " -d " + Quote(decode_as),
-                   display_filter.empty() ? "" : " -Y " + Quote(display_filter),
-                   " 2>/dev/null | head -n ", max_packets));
+  return RunCommand(absl::StrCat(
+      "/usr/bin/tshark -n -r ", ShellQuote(path_),
+      decode_as.empty() ? "" : " -d " + ShellQuote(decode_as),
+      display_filter.empty() ? "" : " -Y " + ShellQuote(display_filter),
+      " 2>/dev/null | head -n ", max_packets));
 }
 
 // ---------------------------------------------------------------------------
@@ -315,8 +292,8 @@ nlohmann::json ClusterScope::WorkloadsJson() const {
 
 std::string ClusterScope::RunInFabric(const std::string& command,
                                       int* exit_code) const {
-  return RunCommand(absl::StrCat("nsenter --net=", NetnsPath(fabric_.fd()),
-                                 " sh -c ", Quote(command)),
+  return RunCommand(absl::StrCat("nsenter --net=", fabric_.path(), " sh -c ",
+                                 ShellQuote(command)),
                     exit_code);
 }
 
@@ -345,7 +322,7 @@ bool ClusterScope::Wire() {
     std::string port = absl::StrCat("p", k);
     out = RunInFabric(
         absl::StrCat("ip link add ", port, " type veth peer name eth0 netns ",
-                     NetnsPath(node.netns_fd()), " && ip link set ", port,
+                     node.netns().path(), " && ip link set ", port,
                      " master br0 up 2>&1"),
         &code);
     if (code != 0) {
@@ -361,7 +338,7 @@ bool ClusterScope::Wire() {
       absl::StrAppend(&addresses, " && ip addr add 198.18.", k, ".", h,
                       "/15 dev eth0");
     out = node.Run(
-        "sh -c " + Quote(absl::StrCat(
+        "sh -c " + ShellQuote(absl::StrCat(
                        "sysctl -qw net.ipv6.conf.eth0.disable_ipv6=1 && ",
                        addresses, " && ip link set eth0 up 2>&1")),
         &code);

@@ -45,25 +45,6 @@ std::string Id(const std::string& vn) {
   return "spiffe://cluster.local/ns/m/vn/" + vn;
 }
 
-// One word for sh, whatever it holds (CR and LF included).
-std::string Quote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) {
-    if (c == '\'')
-      out += "'\\''";
-    else
-      out += c;
-  }
-  return out + "'";
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 // ---- the model ----
 
 json Mesh(const std::string& egress) {
@@ -192,9 +173,10 @@ class ClusterSecurityTest : public ::testing::Test {
                    const std::string& data = "") {
     return cluster_->RunAsWorkload(
         1, "m", vn,
-        absl::StrCat("curl -s --max-time 15 -w '\\n%{http_code}' ",
-                     data.empty() ? "" : "--data-binary " + Quote(data) + " ",
-                     "http://back.m.local:", kBackPort, path));
+        absl::StrCat(
+            "curl -s --max-time 15 -w '\\n%{http_code}' ",
+            data.empty() ? "" : "--data-binary " + ShellQuote(data) + " ",
+            "http://back.m.local:", kBackPort, path));
   }
   std::string Status(const std::string& vn) {
     std::string out = Call(vn);
@@ -222,11 +204,11 @@ class ClusterSecurityTest : public ::testing::Test {
     std::string cmd =
         absl::StrCat("/usr/bin/python3 ", kHboneClient,
                      " --connect 198.18.2.1:", kTunnelPort, " --ca ",
-                     cluster_->certs()->root(), " --sni ", Quote(p.sni),
+                     cluster_->certs()->root(), " --sni ", ShellQuote(p.sni),
                      " --authority ", p.authority);
     if (p.leaf != nullptr)
       absl::StrAppend(&cmd, " --cert ", p.leaf->chain, " --key ", p.leaf->key);
-    if (!p.send.empty()) absl::StrAppend(&cmd, " --send ", Quote(p.send));
+    if (!p.send.empty()) absl::StrAppend(&cmd, " --send ", ShellQuote(p.send));
     return cluster_->Node(1).Run(cmd + " 2>&1");
   }
 
@@ -321,7 +303,7 @@ TEST_F(ClusterSecurityTest, TunnelPortRefusesBadPeersAndServesGoodOnes) {
   // The first bytes of a ClientHello (record header and handshake type),
   // then the connection closes.
   cluster_->Node(1).Run(
-      absl::StrCat("bash -c ", Quote(absl::StrCat(
+      absl::StrCat("bash -c ", ShellQuote(absl::StrCat(
                                    "exec 3<>/dev/tcp/198.18.2.1/", kTunnelPort,
                                    "; printf '\\x16\\x03\\x01\\x00\\x50\\x01"
                                    "\\x00' >&3; exec 3>&-"))),

@@ -66,13 +66,6 @@ std::string RootNetwork() {
       "ip -6 route show table main");
 }
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 // A TCP connect from inside node `from` to address:port (bash's
 // /dev/tcp); true when it was accepted.
 bool TcpConnects(const ClusterScope& cluster, int from,

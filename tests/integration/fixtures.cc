@@ -20,6 +20,7 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <sstream>
 #include <stdexcept>
 #include <thread>
 
@@ -56,6 +57,13 @@ std::string Cgroup2Mount() {
   auto m = datapath::FindCgroup2Mount();
   if (!m.ok()) Die("no cgroup2 mount");
   return *m;
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
 }
 
 uint16_t PickPort() {
@@ -109,6 +117,10 @@ NetnsScope::NetnsScope() {
   if (::ioctl(s, SIOCSIFFLAGS, &ifr) != 0) Die("SIOCSIFFLAGS lo");
   ::close(s);
   if (::setns(previous.get(), CLONE_NEWNET) != 0) Die("setns back");
+}
+
+std::string NetnsScope::path() const {
+  return absl::StrCat("/proc/", ::getpid(), "/fd/", fd_.get());
 }
 
 NetnsScope::Enter::Enter(const NetnsScope& ns)

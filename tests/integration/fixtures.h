@@ -45,6 +45,9 @@ class NetnsScope {
   NetnsScope();
   ~NetnsScope() = default;
   int fd() const { return fd_.get(); }
+  // This process's handle on the namespace, for `nsenter --net=` and
+  // `ip ... netns`: valid while this object lives.
+  std::string path() const;
 
   // Runs the calling thread inside the namespace until destroyed; sockets
   // created meanwhile belong to it.
@@ -113,6 +116,9 @@ class DatapathScope {
 
 // The cgroup2 mount point (aborts the test binary if there is none).
 std::string Cgroup2Mount();
+
+// A file's bytes ("" when it cannot be read).
+std::string ReadFile(const std::string& path);
 
 // A pseudo-random port in [20000, 60000) for tests in their own netns.
 uint16_t PickPort();

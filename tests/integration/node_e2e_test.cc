@@ -357,7 +357,7 @@ TEST_F(NodeE2eTest, AdminSocketIsRootOnlyAndRefusesBadRegistrations) {
 TEST_F(NodeE2eTest, PodWorkloadsAreServedInsideTheirNamespace) {
   StartShop();
   NetnsScope pod;
-  std::string pod_path = absl::StrCat("/proc/", ::getpid(), "/fd/", pod.fd());
+  std::string pod_path = pod.path();
   std::string tag = std::to_string(::getpid() % 100000);
   int rc = -1;
   node_.Run(

@@ -158,18 +158,11 @@ std::string ProxyNode::RunAsWorkload(const std::string& mesh,
                                      const std::string& vn,
                                      const std::string& command,
                                      int* exit_code) const {
-  std::string quoted = "'";
-  for (char c : command) {
-    if (c == '\'')
-      quoted += "'\\''";
-    else
-      quoted += c;
-  }
-  quoted += "'";
-  return Run(absl::StrCat(NODEMESH_CTL_BIN, " run --admin_socket=",
-                          admin_socket(), " --mesh=", mesh,
-                          " --virtual-node=", vn, " -- sh -c ", quoted),
-             exit_code);
+  return Run(
+      absl::StrCat(NODEMESH_CTL_BIN, " run --admin_socket=", admin_socket(),
+                   " --mesh=", mesh, " --virtual-node=", vn, " -- sh -c ",
+                   ShellQuote(command)),
+      exit_code);
 }
 
 Upstreams* ProxyNode::AddUpstreams(std::vector<Upstreams::Spec> specs) {
@@ -214,8 +207,7 @@ bool ProxyNode::Start(const nlohmann::json& model,
 std::string ProxyNode::Run(const std::string& command, int* exit_code) const {
   // The namespace by this process's fd, not the agent's pid: agents come
   // and go (restart tests) while the namespace stays.
-  return RunCommand(absl::StrCat("nsenter --net=/proc/", ::getpid(), "/fd/",
-                                 ns_.fd(), " ", command),
+  return RunCommand(absl::StrCat("nsenter --net=", ns_.path(), " ", command),
                     exit_code);
 }
 

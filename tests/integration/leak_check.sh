@@ -27,5 +27,14 @@ if pgrep -f -- '--bpf_pin_dir=/sys/fs/bpf/nmtest-' >/dev/null; then
   echo "leak: test agents still running"; fail=1
 fi
 
+# No test etcd (tests/integration/etcd_fixture.h) still running, and none
+# of their directories left.
+if pgrep -f -- '--data-dir=/tmp/nmtest-' >/dev/null; then
+  echo "leak: test etcd still running:"; pgrep -af -- '--data-dir=/tmp/nmtest-'
+  fail=1
+fi
+left=$(find /tmp -maxdepth 1 -name 'nmtest-*-etcd' 2>/dev/null)
+[ -z "$left" ] || { echo "leak: test etcd directories remain: $left"; fail=1; }
+
 [ $fail -eq 0 ] && echo "leak check: nothing left behind"
 exit $fail

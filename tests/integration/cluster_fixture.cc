@@ -7,7 +7,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -235,6 +237,8 @@ ClusterScope::~ClusterScope() {
   // veths die with the node namespaces, the bridge with the fabric's.
   servers_.clear();
   while (!nodes_.empty()) nodes_.pop_back();
+  // etcd outlives the agents: their --cleanup may still talk to it.
+  etcd_.reset();
   certs_.reset();
 }
 
@@ -362,27 +366,165 @@ std::vector<std::string> ClusterScope::AgentFlags(int k) const {
     if (!options_.cert_lifetime.empty())
       flags.push_back("--cert_lifetime=" + options_.cert_lifetime);
   }
+  if (options_.etcd) {
+    flags.push_back("--etcd_endpoints=" + EtcdEndpoint());
+    flags.push_back("--node_address=" + NodeAddress(k));
+    flags.push_back("--lease_ttl=" + options_.lease_ttl);
+  }
   flags.insert(flags.end(), options_.extra_flags.begin(),
                options_.extra_flags.end());
   return flags;
 }
 
-bool ClusterScope::Start(const nlohmann::json& model) {
+std::string ClusterScope::EtcdEndpoint() const {
+  return absl::StrCat("http://", kEtcdAddress, ":", kEtcdClientPort);
+}
+
+bool ClusterScope::StartFabric() {
+  if (fabric_started_) {
+    ADD_FAILURE() << "StartFabric: the fabric is up already";
+    return false;
+  }
+  fabric_started_ = true;
   if (!Wire()) return false;
+  return !options_.etcd || StartEtcd();
+}
+
+bool ClusterScope::StartEtcd() {
+  // On the bridge itself: every node reaches it on its link's /15, and no
+  // node namespace holds anything but its agent's and workloads' sockets.
+  int code = 0;
+  std::string out = RunInFabric(
+      absl::StrCat("ip addr add ", kEtcdAddress, "/15 dev br0 2>&1"), &code);
+  if (code != 0) {
+    ADD_FAILURE() << "etcd's address on the fabric's bridge: " << out;
+    return false;
+  }
+  EtcdServer::Options etcd;
+  etcd.netns_path = fabric_.path();
+  etcd.ip = kEtcdAddress;
+  etcd.client_port = kEtcdClientPort;
+  etcd.peer_port = kEtcdPeerPort;
+  etcd.name = "fabric";
+  etcd_ = std::make_unique<EtcdServer>(etcd);
+  return etcd_->Start();
+}
+
+namespace {
+
+// A name as a key segment, as the agent writes it (and <config_dir>/api/
+// names files): what a segment must not hold ('/', a leading '.', anything
+// but letters, digits, '-', '_' and '.') is percent-encoded.
+std::string KeySegment(const std::string& name) {
+  std::string out;
+  for (unsigned char c : name) {
+    if (std::isalnum(c) || c == '-' || c == '_' || (c == '.' && !out.empty())) {
+      out += static_cast<char>(c);
+    } else {
+      char escaped[4];
+      std::snprintf(escaped, sizeof(escaped), "%%%02X", c);
+      out += escaped;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string ClusterScope::EtcdModelKey(const nlohmann::json& resource) {
+  if (!resource.is_object()) return "";
+  // A name field's value as a key segment; "" when absent, empty or not a
+  // string.
+  auto name = [&resource](const char* field) -> std::string {
+    auto it = resource.find(field);
+    if (it == resource.end() || !it->is_string()) return "";
+    return KeySegment(it->get<std::string>());
+  };
+  const std::string mesh = name("meshName");
+  if (mesh.empty()) return "";
+  // Kinds by the name field that only they have at the top level; a route
+  // also names its router, a gateway route its gateway.
+  struct Kind {
+    const char* kind;
+    const char* name_field;
+    const char* parent_field;
+  };
+  static constexpr Kind kKinds[] = {
+      {"GatewayRoute", "gatewayRouteName", "virtualGatewayName"},
+      {"Route", "routeName", "virtualRouterName"},
+      {"VirtualGateway", "virtualGatewayName", nullptr},
+      {"VirtualRouter", "virtualRouterName", nullptr},
+      {"VirtualService", "virtualServiceName", nullptr},
+      {"VirtualNode", "virtualNodeName", nullptr},
+  };
+  const std::string prefix = absl::StrCat(kEtcdPrefix, "model/", mesh, "/");
+  for (const Kind& k : kKinds) {
+    if (!resource.contains(k.name_field)) continue;
+    const std::string n = name(k.name_field);
+    if (n.empty()) return "";
+    if (k.parent_field == nullptr) return absl::StrCat(prefix, k.kind, "/", n);
+    const std::string parent = name(k.parent_field);
+    if (parent.empty()) return "";
+    return absl::StrCat(prefix, k.kind, "/", parent, "/", n);
+  }
+  return absl::StrCat(prefix, "Mesh/", mesh);
+}
+
+bool ClusterScope::PutModel(const nlohmann::json& resources) {
+  if (etcd_ == nullptr) {
+    ADD_FAILURE() << "PutModel: no etcd (Options::etcd, then StartFabric() "
+                     "or Start())";
+    return false;
+  }
+  const nlohmann::json list =
+      resources.is_array() ? resources : nlohmann::json::array({resources});
+  for (const nlohmann::json& r : list) {
+    const std::string key = EtcdModelKey(r);
+    if (key.empty()) {
+      ADD_FAILURE() << "PutModel: not an App Mesh resource (create-* input "
+                       "with meshName and its name fields): "
+                    << r.dump();
+      return false;
+    }
+    if (!etcd_->Put(key, r.dump())) return false;
+  }
+  return true;
+}
+
+bool ClusterScope::DeleteResource(const std::string& key) {
+  if (etcd_ == nullptr) {
+    ADD_FAILURE() << "DeleteResource: no etcd (Options::etcd, then "
+                     "StartFabric() or Start())";
+    return false;
+  }
+  return etcd_->Delete(key) == 1;
+}
+
+bool ClusterScope::Start(const nlohmann::json& model) {
+  if (!fabric_started_ && !StartFabric()) return false;
+  if (options_.etcd && (etcd_ == nullptr || !etcd_->running())) {
+    ADD_FAILURE() << "Start: the fabric's etcd is not running";
+    return false;
+  }
   if (options_.tls) {
     std::vector<std::string> names;
     for (int k = 1; k <= size(); ++k) names.push_back(NodeName(k));
     certs_ = std::make_unique<ClusterCerts>(names);
     if (!certs_->ok()) return false;
   }
+  // In etcd mode the model is there before any agent looks.
+  if (options_.etcd && !PutModel(model)) return false;
   const std::string nodes = NodesJson().dump(2);
   const std::string workloads = WorkloadsJson().dump(2);
   for (int k = 1; k <= size(); ++k) {
     ProxyNode& node = Node(k);
-    std::filesystem::create_directories(node.config_dir() + "/cluster");
-    std::ofstream(node.config_dir() + "/cluster/nodes.json") << nodes;
-    std::ofstream(node.config_dir() + "/cluster/workloads.json") << workloads;
-    if (!node.Start(model, AgentFlags(k))) {
+    if (!options_.etcd) {
+      std::filesystem::create_directories(node.config_dir() + "/cluster");
+      std::ofstream(node.config_dir() + "/cluster/nodes.json") << nodes;
+      std::ofstream(node.config_dir() + "/cluster/workloads.json") << workloads;
+    }
+    // In etcd mode no model file: a null model.
+    if (!node.Start(options_.etcd ? nlohmann::json() : model, AgentFlags(k))) {
       ADD_FAILURE() << NodeName(k) << "'s agent did not start";
       return false;
     }

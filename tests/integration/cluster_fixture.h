@@ -7,11 +7,18 @@
 // touched. Node k (1-based) is "nK" at 198.18.k.1/15 on its eth0; there is
 // no default route anywhere, so nothing a test sends can leave the machine.
 //
-// Until the etcd work, every agent learns the cluster from the same
+// By default every agent learns the cluster from the same
 // <config_dir>/cluster/nodes.json and workloads.json, written by Start()
-// from the workloads declared with AddWorkload(). Workloads run as mesh
-// workloads (`nodemeshctl run`) inside their node's namespace, listening on
-// their node's address so that other nodes reach them across the bridge.
+// from the workloads declared with AddWorkload(), and the model from a file
+// in its config dir. With Options::etcd, a real etcd runs in the fabric
+// namespace on 198.18.0.100 (an address of the bridge, so every node
+// reaches it across its link), the agents get --etcd_endpoints,
+// --node_address and --lease_ttl instead of the cluster files, and the
+// model goes into etcd (EtcdModelKey()) instead of the config dirs; the
+// agents' etcd traffic then crosses the bridge too, which captures see.
+// Workloads run as mesh workloads (`nodemeshctl run`) inside their node's
+// namespace, listening on their node's address so that other nodes reach
+// them across the bridge.
 //
 // Everything (agents, workloads, captures, cgroups, pins, namespaces and
 // files) is removed in the destructor, also when a test fails midway.
@@ -25,6 +32,7 @@
 #include <vector>
 
 #include "nlohmann/json.hpp"
+#include "tests/integration/etcd_fixture.h"
 #include "tests/integration/fixtures.h"
 #include "tests/integration/proxy_fixture.h"
 
@@ -127,7 +135,17 @@ class ClusterScope {
     std::string cert_lifetime;
     // More flags for every agent.
     std::vector<std::string> extra_flags;
+    // etcd mode (see the top of this file): an EtcdServer in the fabric,
+    // the cluster and the model in it, no cluster/ files, no model file.
+    bool etcd = false;
+    // The agents' --lease_ttl (seconds) in etcd mode.
+    std::string lease_ttl = "3";
   };
+  // Where the fabric's etcd listens in etcd mode, and its key prefix.
+  static constexpr char kEtcdAddress[] = "198.18.0.100";
+  static constexpr uint16_t kEtcdClientPort = 23790;
+  static constexpr uint16_t kEtcdPeerPort = 23800;
+  static constexpr char kEtcdPrefix[] = "/nodemesh/";
   enum class Server {
     kHttp,  // upstream_server.py (HTTP/1.1; /echo, /__stats, ...)
     kGrpc,  // grpc_peer.py serve (demo.Echo)
@@ -169,11 +187,19 @@ class ClusterScope {
     AddWorkload(std::move(w));
   }
 
-  // Writes the certificates, each node's config dir (the model, an App
-  // Mesh API-shape JSON array, and cluster/nodes.json, workloads.json),
-  // starts every agent, waits until each answers /ready with 200, then
-  // starts the workloads. False (with a test failure saying which node and
-  // why) when something did not come up; the destructor still cleans up.
+  // Links the nodes to the fabric's bridge; in etcd mode also starts the
+  // fabric's etcd (empty) and waits until it is healthy. No agent yet:
+  // a test may look at etcd, or put things into it, before agents start.
+  // Start() calls it when the test did not. False (with a test failure)
+  // when something did not come up.
+  bool StartFabric();
+  // StartFabric() unless done; the certificates; the model (an App Mesh
+  // API-shape JSON array of create-* inputs) into each node's config dir,
+  // or in etcd mode into etcd (PutModel()); cluster/nodes.json and
+  // workloads.json (not in etcd mode); starts every agent, waits until
+  // each answers /ready with 200, then starts the workloads. False (with a
+  // test failure saying which node and why) when something did not come
+  // up; the destructor still cleans up.
   bool Start(const nlohmann::json& model);
 
   int size() const { return static_cast<int>(nodes_.size()); }
@@ -196,9 +222,34 @@ class ClusterScope {
   nlohmann::json UpstreamStats(const Workload& w) const;
   const std::vector<Workload>& workloads() const { return workloads_; }
 
-  // The cluster files every node's agent reads.
+  // The cluster files every node's agent reads (not written in etcd
+  // mode).
   nlohmann::json NodesJson() const;
   nlohmann::json WorkloadsJson() const;
+  // The flags node k's agent gets (besides ProxyNode::Flags()).
+  std::vector<std::string> AgentFlags(int k) const;
+
+  // etcd mode. The fabric's etcd; null in file mode and before
+  // StartFabric().
+  EtcdServer* etcd() { return etcd_.get(); }
+  const EtcdServer* etcd() const { return etcd_.get(); }
+  // Where a resource (a create-* input, as in the model) lives in etcd:
+  // <prefix>model/<mesh>/<Kind>/<name>, Kind one of Mesh (name: the mesh's),
+  // VirtualNode, VirtualService, VirtualRouter, VirtualGateway; and
+  // <prefix>model/<mesh>/Route/<virtualRouterName>/<name>,
+  // <prefix>model/<mesh>/GatewayRoute/<virtualGatewayName>/<name> (the
+  // README's layout; names percent-encoded where a key segment must not
+  // hold a character, as the agent does). "" for something that is not a
+  // resource (not an object, no meshName, or an empty name).
+  static std::string EtcdModelKey(const nlohmann::json& resource);
+  // Puts each resource of `resources` (an array, or one resource) at its
+  // EtcdModelKey(), the value its JSON as given, one `etcdctl put` each in
+  // order: agents already running may see the puts one by one, so put a
+  // resource after those it refers to. False (with a test failure) on the
+  // first that fails.
+  bool PutModel(const nlohmann::json& resources);
+  // Deletes one key (e.g. EtcdModelKey(resource)); true when it existed.
+  bool DeleteResource(const std::string& key);
 
   const NetnsScope& fabric() const { return fabric_; }
   // A command inside the fabric namespace (the bridge's); its stdout.
@@ -213,7 +264,8 @@ class ClusterScope {
 
  private:
   bool Wire();
-  std::vector<std::string> AgentFlags(int k) const;
+  bool StartEtcd();
+  std::string EtcdEndpoint() const;
 
   Options options_;
   NetnsScope fabric_;
@@ -221,6 +273,8 @@ class ClusterScope {
   std::vector<Workload> workloads_;
   std::unique_ptr<ClusterCerts> certs_;
   std::vector<std::unique_ptr<Upstreams>> servers_;
+  bool fabric_started_ = false;
+  std::unique_ptr<EtcdServer> etcd_;  // after fabric_: it runs in there
 };
 
 }  // namespace nodemesh::testing

@@ -1,7 +1,9 @@
 // A real etcd for multi-node tests (etcd_fixture.h): in a private network
 // namespace it keeps what was put across a restart and a kill, answers
 // etcdctl and the HTTP/JSON gateway from inside that namespace only, says
-// why when it cannot start, and leaves no process or file behind.
+// why when it cannot start, and leaves no process or file behind. As a
+// cluster's store (ClusterScope::Options::etcd) it runs on the fabric's
+// bridge, every node reaches it, and the model lands under the agreed keys.
 
 #include "tests/integration/etcd_fixture.h"
 
@@ -10,6 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <filesystem>
@@ -17,6 +20,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/escaping.h"
@@ -26,6 +30,7 @@
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "tests/integration/agent_process.h"
+#include "tests/integration/cluster_fixture.h"
 #include "tests/integration/fixtures.h"
 
 namespace nodemesh::testing {
@@ -53,6 +58,17 @@ std::vector<std::string> FailuresOf(const std::function<void()>& fn) {
   for (int i = 0; i < results.size(); ++i)
     messages.push_back(results.GetTestPartResult(i).message());
   return messages;
+}
+
+// True once `fn` is, polling for up to `seconds`.
+bool Eventually(const std::function<bool()>& fn, int seconds = 20) {
+  auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (fn()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  return fn();
 }
 
 bool ProcessGone(pid_t pid) { return ::kill(pid, 0) != 0 && errno == ESRCH; }
@@ -267,6 +283,205 @@ TEST(EtcdServerOwnNamespaceTest, RunsOnLoopbackAndRefusesOtherAddresses) {
   EXPECT_FALSE(started);
   ASSERT_EQ(failures.size(), 1u);
   EXPECT_TRUE(absl::StrContains(failures[0], "127.0.0.0/8")) << failures[0];
+}
+
+// ---------------------------------------------------------------------------
+// The cluster's etcd
+
+// One resource of every kind (mesh "m").
+json EveryKind() {
+  return json::array(
+      {appmesh::Mesh(), appmesh::Node("back", 9000),
+       appmesh::Router("rt", 9000),
+       appmesh::Route("rt", "r1",
+                      {{"httpRoute",
+                        {{"match", {{"prefix", "/"}}},
+                         {"action", appmesh::Targets({{"back", 1}})}}}}),
+       appmesh::ServiceByRouter("back.m.local", "rt"),
+       appmesh::Gateway("gw", 8443),
+       appmesh::GatewayRoute("gw", "g1", "/", "back.m.local")});
+}
+
+TEST(EtcdModelKeyTest, EveryKindHasItsKey) {
+  const json model = EveryKind();
+  std::vector<std::string> keys;
+  for (const json& r : model) keys.push_back(ClusterScope::EtcdModelKey(r));
+  EXPECT_EQ(keys, (std::vector<std::string>{
+                      "/nodemesh/model/m/Mesh/m",
+                      "/nodemesh/model/m/VirtualNode/back",
+                      "/nodemesh/model/m/VirtualRouter/rt",
+                      "/nodemesh/model/m/Route/rt/r1",
+                      "/nodemesh/model/m/VirtualService/back.m.local",
+                      "/nodemesh/model/m/VirtualGateway/gw",
+                      "/nodemesh/model/m/GatewayRoute/gw/g1",
+                  }));
+  EXPECT_EQ(ClusterScope::EtcdModelKey(
+                appmesh::ServiceByNode("near.m.local", "near")),
+            "/nodemesh/model/m/VirtualService/near.m.local");
+  // Not resources.
+  EXPECT_EQ(ClusterScope::EtcdModelKey(json::object()), "");
+  EXPECT_EQ(ClusterScope::EtcdModelKey(model), "");
+  EXPECT_EQ(ClusterScope::EtcdModelKey({{"virtualNodeName", "x"}}), "");
+  EXPECT_EQ(ClusterScope::EtcdModelKey({{"meshName", "m"}, {"routeName", "r"}}),
+            "");  // no router
+  // What a key segment must not hold is percent-encoded.
+  EXPECT_EQ(ClusterScope::EtcdModelKey(
+                {{"meshName", "m"}, {"virtualNodeName", ".a/b c"}}),
+            "/nodemesh/model/m/VirtualNode/%2Ea%2Fb%20c");
+  EXPECT_EQ(
+      ClusterScope::EtcdModelKey({{"meshName", "m"}, {"virtualNodeName", 7}}),
+      "");
+}
+
+TEST(ClusterScopeEtcdTest, FilesModeHasNoEtcd) {
+  ClusterScope cluster(1);
+  for (const std::string& flag : cluster.AgentFlags(1)) {
+    EXPECT_FALSE(absl::StrContains(flag, "etcd")) << flag;
+    EXPECT_FALSE(absl::StartsWith(flag, "--node_address")) << flag;
+    EXPECT_FALSE(absl::StartsWith(flag, "--lease_ttl")) << flag;
+  }
+  EXPECT_EQ(cluster.etcd(), nullptr);
+}
+
+// Needs no agent: the fabric's etcd comes up on the bridge, every node
+// reaches it (curl and etcdctl from the node's namespace), the model lands
+// under the agreed keys, and the agents would be told where to look.
+TEST(ClusterScopeEtcdTest, TheFabricsEtcdIsReachableFromEveryNode) {
+  pid_t pid = -1;
+  std::string dir;
+  {
+    ClusterScope::Options options;
+    options.etcd = true;
+    options.tls = false;
+    ClusterScope cluster(2, options);
+    ASSERT_TRUE(cluster.StartFabric());
+    EtcdServer* etcd = cluster.etcd();
+    ASSERT_NE(etcd, nullptr);
+    ASSERT_TRUE(etcd->running());
+    pid = etcd->pid();
+    dir = etcd->dir();
+    const std::string endpoint = "http://198.18.0.100:23790";
+    EXPECT_EQ(etcd->endpoint(), endpoint);
+
+    for (int k = 1; k <= 2; ++k) {
+      ProxyNode& node = cluster.Node(k);
+      EXPECT_TRUE(absl::StrContains(
+          node.Run("curl -s --max-time 5 " + endpoint + "/health"),
+          "\"health\":\"true\""))
+          << "from n" << k;
+      // etcdctl from the node: what one node puts, the fabric holds.
+      const std::string key = absl::StrCat("/nodemesh/test/from-n", k);
+      int code = -1;
+      std::string out = node.Run(
+          absl::StrCat("env -i ETCDCTL_API=3 etcdctl --endpoints=", endpoint,
+                       " --dial-timeout=2s put ", key, " n", k),
+          &code);
+      EXPECT_EQ(code, 0) << out;
+      EXPECT_EQ(etcd->Get(key), absl::StrCat("n", k));
+      // The node's only route is still the cluster's /15.
+      std::string routes = node.Run("ip -4 route show");
+      EXPECT_TRUE(absl::StartsWith(routes, "198.18.0.0/15 dev eth0 ") &&
+                  routes.find('\n') == routes.size() - 1)
+          << routes;
+    }
+
+    const json model = EveryKind();
+    ASSERT_TRUE(cluster.PutModel(model));
+    std::map<std::string, std::string> stored =
+        etcd->GetPrefix("/nodemesh/model/");
+    ASSERT_EQ(stored.size(), model.size());
+    for (const json& r : model) {
+      const std::string key = ClusterScope::EtcdModelKey(r);
+      ASSERT_TRUE(stored.count(key)) << key;
+      EXPECT_EQ(json::parse(stored[key]), r) << key;
+    }
+    // Changed later: one resource replaced, one gone.
+    json node = appmesh::Node("back", 9001);
+    ASSERT_TRUE(cluster.PutModel(node));
+    EXPECT_EQ(
+        json::parse(etcd->Get("/nodemesh/model/m/VirtualNode/back").value()),
+        node);
+    EXPECT_TRUE(cluster.DeleteResource("/nodemesh/model/m/Route/rt/r1"));
+    EXPECT_FALSE(cluster.DeleteResource("/nodemesh/model/m/Route/rt/r1"));
+    EXPECT_EQ(etcd->GetPrefix("/nodemesh/model/").size(), model.size() - 1);
+    // Something that is not a resource is refused, naming it.
+    bool put = true;
+    auto failures = FailuresOf([&] {
+      put = cluster.PutModel(json::array({{{"spec", 1}}}));
+    });
+    EXPECT_FALSE(put);
+    ASSERT_EQ(failures.size(), 1u);
+    EXPECT_TRUE(absl::StrContains(failures[0], "not an App Mesh resource"))
+        << failures[0];
+
+    std::vector<std::string> flags = cluster.AgentFlags(2);
+    for (const std::string& want :
+         {"--etcd_endpoints=" + endpoint,
+          std::string("--node_address=198.18.2.1"),
+          std::string("--lease_ttl=3"), std::string("--node_name=n2")}) {
+      EXPECT_NE(std::find(flags.begin(), flags.end(), want), flags.end())
+          << want;
+    }
+  }
+  EXPECT_TRUE(ProcessGone(pid));
+  EXPECT_FALSE(std::filesystem::exists(dir)) << dir;
+}
+
+// Needs the agent's etcd mode (--etcd_endpoints, --node_address,
+// --lease_ttl): skipped while the agent has no --etcd_endpoints.
+TEST(ClusterScopeEtcdTest, AgentsLearnTheClusterAndTheModelFromEtcd) {
+  if (!absl::StrContains(
+          RunCommand(absl::StrCat(NODEMESH_AGENT_BIN, " --helpfull 2>&1")),
+          "-etcd_endpoints")) {
+    GTEST_SKIP() << "nodemesh-agent has no --etcd_endpoints yet";
+  }
+  ClusterScope::Options options;
+  options.etcd = true;
+  ClusterScope cluster(2, options);
+  cluster.AddWorkload(2, "m", "back", 9000);
+  // ALLOW_ALL: front may call a virtual service put later.
+  const json model = json::array(
+      {{{"meshName", "m"},
+        {"spec", {{"egressFilter", {{"type", "ALLOW_ALL"}}}}}},
+       {{"meshName", "m"},
+        {"virtualNodeName", "front"},
+        {"spec",
+         {{"listeners",
+           {{{"portMapping", {{"port", 8080}, {"protocol", "http"}}}}}}}}},
+       {{"meshName", "m"},
+        {"virtualNodeName", "back"},
+        {"spec",
+         {{"listeners",
+           {{{"portMapping", {{"port", 9000}, {"protocol", "http"}}}}}}}}},
+       appmesh::ServiceByNode("back.m.local", "back")});
+  ASSERT_TRUE(cluster.Start(model));
+  for (int k = 1; k <= 2; ++k) {
+    const std::string config = cluster.Node(k).config_dir();
+    EXPECT_FALSE(std::filesystem::exists(config + "/cluster")) << config;
+    EXPECT_FALSE(std::filesystem::exists(config + "/model.json")) << config;
+  }
+  auto call = [&](const std::string& service) {
+    return cluster.RunAsWorkload(
+        1, "m", "front",
+        absl::StrCat("curl -s --max-time 5 http://", service, ":9000/"));
+  };
+
+  // n1 knows n2's workload through etcd alone, and reaches it.
+  EXPECT_TRUE(Eventually([&] {
+    for (const json& w : cluster.Node(1).AdminJson("/workloads")["workloads"])
+      if (w.value("node", "") == "n2") return true;
+    return false;
+  })) << cluster.Node(1).AdminJson("/workloads").dump();
+  EXPECT_EQ(call("back.m.local"), "back@n2\n");
+
+  // The model changes in etcd: a virtual service put is served, deleted it
+  // is gone.
+  const json again = appmesh::ServiceByNode("again.m.local", "back");
+  ASSERT_TRUE(cluster.PutModel(again));
+  EXPECT_TRUE(Eventually([&] { return call("again.m.local") == "back@n2\n"; }));
+  ASSERT_TRUE(cluster.DeleteResource(ClusterScope::EtcdModelKey(again)));
+  EXPECT_TRUE(Eventually([&] { return call("again.m.local") != "back@n2\n"; }));
+  EXPECT_EQ(call("back.m.local"), "back@n2\n");
 }
 
 }  // namespace

@@ -187,7 +187,8 @@ std::string ProxyNode::GrpcCall(const std::string& args, int* exit_code) const {
 bool ProxyNode::Start(const nlohmann::json& model,
                       std::vector<std::string> extra_flags) {
   std::filesystem::create_directories(config_dir_);
-  std::ofstream(config_dir_ + "/model.json") << model.dump(2);
+  if (!model.is_null())
+    std::ofstream(config_dir_ + "/model.json") << model.dump(2);
   std::vector<std::string> flags = Flags();
   flags.insert(flags.end(), extra_flags.begin(), extra_flags.end());
   std::string hosts_file;

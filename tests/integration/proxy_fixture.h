@@ -79,8 +79,9 @@ class ProxyNode {
   std::string admin_socket() const { return state_dir() + "/agent.sock"; }
   std::string state_dir() const { return "/tmp/nmtest-state-" + name_; }
 
-  // Writes the model (an App Mesh API-shape JSON array) and starts the
-  // agent; false (with the log printed) when it does not become ready.
+  // Writes the model (an App Mesh API-shape JSON array; null: no model
+  // file, the agent gets its model elsewhere, e.g. from etcd) and starts
+  // the agent; false (with the log printed) when it does not become ready.
   bool Start(const nlohmann::json& model,
              std::vector<std::string> extra_flags = {});
   // /etc/hosts lines the agent sees (set before Start), e.g.

@@ -427,27 +427,29 @@ TEST(ClusterScopeEtcdTest, TheFabricsEtcdIsReachableFromEveryNode) {
   EXPECT_FALSE(std::filesystem::exists(dir)) << dir;
 }
 
-// Needs the agent's etcd mode (--etcd_endpoints, --node_address,
-// --lease_ttl): skipped while the agent has no --etcd_endpoints.
+// The agents in etcd mode: they learn each other, the workloads and the
+// model from etcd alone, and follow the model as it changes there.
 TEST(ClusterScopeEtcdTest, AgentsLearnTheClusterAndTheModelFromEtcd) {
-  if (!absl::StrContains(
-          RunCommand(absl::StrCat(NODEMESH_AGENT_BIN, " --helpfull 2>&1")),
-          "-etcd_endpoints")) {
-    GTEST_SKIP() << "nodemesh-agent has no --etcd_endpoints yet";
-  }
   ClusterScope::Options options;
   options.etcd = true;
   ClusterScope cluster(2, options);
   cluster.AddWorkload(2, "m", "back", 9000);
-  // ALLOW_ALL: front may call a virtual service put later.
+  // front calls the virtual services it lists as backends (the target's
+  // agent checks that too).
+  auto front = [](const std::vector<std::string>& backends) {
+    json b = json::array();
+    for (const std::string& s : backends)
+      b.push_back({{"virtualService", {{"virtualServiceName", s}}}});
+    return json{{"meshName", "m"},
+                {"virtualNodeName", "front"},
+                {"spec",
+                 {{"listeners",
+                   {{{"portMapping", {{"port", 8080}, {"protocol", "http"}}}}}},
+                  {"backends", b}}}};
+  };
   const json model = json::array(
-      {{{"meshName", "m"},
-        {"spec", {{"egressFilter", {{"type", "ALLOW_ALL"}}}}}},
-       {{"meshName", "m"},
-        {"virtualNodeName", "front"},
-        {"spec",
-         {{"listeners",
-           {{{"portMapping", {{"port", 8080}, {"protocol", "http"}}}}}}}}},
+      {appmesh::Mesh(),
+       front({"back.m.local"}),
        {{"meshName", "m"},
         {"virtualNodeName", "back"},
         {"spec",
@@ -465,20 +467,43 @@ TEST(ClusterScopeEtcdTest, AgentsLearnTheClusterAndTheModelFromEtcd) {
         1, "m", "front",
         absl::StrCat("curl -s --max-time 5 http://", service, ":9000/"));
   };
+  // What n1's agent knows, for failure messages.
+  auto n1 = [&] {
+    return absl::StrCat(
+        "n1 /ready: ", cluster.Node(1).AdminJson("/ready").dump(),
+        "\nn1 /workloads: ", cluster.Node(1).AdminJson("/workloads").dump(),
+        "\netcd: ", cluster.etcd()->Etcdctl("get --prefix --keys-only /"));
+  };
 
-  // n1 knows n2's workload through etcd alone, and reaches it.
+  // n1 learns n2's workload through etcd alone, and reaches it.
   EXPECT_TRUE(Eventually([&] {
-    for (const json& w : cluster.Node(1).AdminJson("/workloads")["workloads"])
+    const json known = cluster.Node(1).AdminJson("/workloads");
+    for (const json& w : known.value("workloads", json::array()))
       if (w.value("node", "") == "n2") return true;
     return false;
-  })) << cluster.Node(1).AdminJson("/workloads").dump();
-  EXPECT_EQ(call("back.m.local"), "back@n2\n");
+  })) << n1();
+  std::string answer;
+  EXPECT_TRUE(Eventually([&] {
+    answer = call("back.m.local");
+    return answer == "back@n2\n";
+  })) << answer
+      << "\n"
+      << n1();
 
-  // The model changes in etcd: a virtual service put is served, deleted it
+  // The model changes in etcd: a virtual service put (then front updated
+  // to list it) is served; front updated back and the service deleted, it
   // is gone.
   const json again = appmesh::ServiceByNode("again.m.local", "back");
-  ASSERT_TRUE(cluster.PutModel(again));
-  EXPECT_TRUE(Eventually([&] { return call("again.m.local") == "back@n2\n"; }));
+  EXPECT_NE(call("again.m.local"), "back@n2\n");
+  ASSERT_TRUE(cluster.PutModel(
+      json::array({again, front({"back.m.local", "again.m.local"})})));
+  EXPECT_TRUE(Eventually([&] {
+    answer = call("again.m.local");
+    return answer == "back@n2\n";
+  })) << answer
+      << "\n"
+      << n1();
+  ASSERT_TRUE(cluster.PutModel(front({"back.m.local"})));
   ASSERT_TRUE(cluster.DeleteResource(ClusterScope::EtcdModelKey(again)));
   EXPECT_TRUE(Eventually([&] { return call("again.m.local") != "back@n2\n"; }));
   EXPECT_EQ(call("back.m.local"), "back@n2\n");

@@ -44,9 +44,13 @@ void Watcher::Sleep(std::chrono::milliseconds d) {
 }
 
 void Watcher::Report(bool connected, std::string error) {
-  if (state_.connected == connected && state_.error == error) return;
   state_.connected = connected;
   state_.error = std::move(error);
+  if (state_.connected == reported_.connected &&
+      state_.error == reported_.error && state_.lists == reported_.lists &&
+      state_.connects == reported_.connects)
+    return;
+  reported_ = state_;
   State copy = state_;
   loop_->Post([this, copy] { on_state_(copy); });
 }

@@ -55,7 +55,8 @@ class Watcher {
   std::string prefix_;
   std::function<void(Batch)> on_batch_;
   std::function<void(const State&)> on_state_;
-  State state_;  // the thread's
+  State state_;     // the thread's
+  State reported_;  // what the loop was told last
   std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;

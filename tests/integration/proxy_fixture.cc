@@ -196,7 +196,14 @@ bool ProxyNode::Start(const nlohmann::json& model,
     hosts_file = config_dir_ + ".hosts";
     std::ofstream(hosts_file) << "127.0.0.1 localhost\n" << hosts_ << "\n";
   }
-  agent_ = std::make_unique<AgentProcess>(ns_.fd(), flags, hosts_file);
+  started_flags_ = std::move(flags);
+  started_hosts_file_ = hosts_file;
+  return StartAgent();
+}
+
+bool ProxyNode::StartAgent() {
+  agent_ = std::make_unique<AgentProcess>(ns_.fd(), started_flags_,
+                                          started_hosts_file_);
   if (agent_->WaitReadyLine() && agent_->WaitHealthy(admin_)) return true;
   std::ifstream log(agent_->log_path());
   std::stringstream ss;
@@ -204,6 +211,14 @@ bool ProxyNode::Start(const nlohmann::json& model,
   ADD_FAILURE() << "agent did not start:\n" << ss.str();
   return false;
 }
+
+void ProxyNode::KillAgent() {
+  if (agent_ == nullptr || agent_->pid() <= 0) return;
+  ::kill(agent_->pid(), SIGKILL);
+  agent_->WaitExit();
+}
+
+bool ProxyNode::RestartAgent() { return StartAgent(); }
 
 std::string ProxyNode::Run(const std::string& command, int* exit_code) const {
   // The namespace by this process's fd, not the agent's pid: agents come

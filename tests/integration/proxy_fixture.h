@@ -88,6 +88,11 @@ class ProxyNode {
   // "127.0.0.2 app.test".
   void SetHosts(const std::string& lines) { hosts_ = lines; }
   AgentProcess& agent() { return *agent_; }
+  // SIGKILL, as a crash: the pins and the registrations stay.
+  void KillAgent();
+  // A new agent with the flags of the last Start() (after KillAgent() or
+  // agent().Terminate()); false (with its log) when it does not come up.
+  bool RestartAgent();
 
   // Runs a command inside the namespace; returns stdout.
   std::string Run(const std::string& command, int* exit_code = nullptr) const;
@@ -113,6 +118,9 @@ class ProxyNode {
   std::unique_ptr<CgroupScope> parent_scope_;
   std::vector<std::unique_ptr<Upstreams>> upstreams_;
   std::unique_ptr<AgentProcess> agent_;
+  std::vector<std::string> started_flags_;
+  std::string started_hosts_file_;
+  bool StartAgent();
 };
 
 // Raw HTTP/1.1 over one socket in a namespace: for requests no real

@@ -34,16 +34,7 @@ using Clock = std::chrono::steady_clock;
 
 json Mesh() { return {{"meshName", "m"}, {"spec", json::object()}}; }
 
-json RegistryNode(const std::string& name, uint16_t port,
-                  const std::vector<std::string>& backends = {}) {
-  json spec = {{"listeners",
-                {{{"portMapping", {{"port", port}, {"protocol", "http"}}}}}}};
-  json b = json::array();
-  for (const auto& s : backends)
-    b.push_back({{"virtualService", {{"virtualServiceName", s}}}});
-  if (!b.empty()) spec["backends"] = b;
-  return {{"meshName", "m"}, {"virtualNodeName", name}, {"spec", spec}};
-}
+using appmesh::RegistryNode;
 
 // front calls back.m.local, served by virtual node back.
 json FrontBackModel() {

@@ -34,18 +34,7 @@ json Mesh() {
           {"spec", {{"egressFilter", {{"type", "DROP_ALL"}}}}}};
 }
 
-// A virtual node whose endpoints come from the workload registry and the
-// cluster's workloads.json (no service discovery in its spec).
-json RegistryNode(const std::string& name, uint16_t port,
-                  const std::vector<std::string>& backends = {}) {
-  json spec = {{"listeners",
-                {{{"portMapping", {{"port", port}, {"protocol", "http"}}}}}}};
-  json b = json::array();
-  for (const auto& s : backends)
-    b.push_back({{"virtualService", {{"virtualServiceName", s}}}});
-  if (!b.empty()) spec["backends"] = b;
-  return {{"meshName", "m"}, {"virtualNodeName", name}, {"spec", spec}};
-}
+using appmesh::RegistryNode;
 
 // `front` (the caller) reaches back.m.local (virtual node `back`) and
 // near.m.local (virtual node `near`); where their workloads run is up to

@@ -211,6 +211,21 @@ inline nlohmann::json ServiceByRouter(const std::string& name,
        {{"provider", {{"virtualRouter", {{"virtualRouterName", router}}}}}}}};
 }
 
+// A virtual node with one http listener and no service discovery: its
+// endpoints are the workloads registered for it (on any node).
+inline nlohmann::json RegistryNode(
+    const std::string& name, uint16_t port,
+    const std::vector<std::string>& backends = {}) {
+  nlohmann::json spec = {
+      {"listeners",
+       {{{"portMapping", {{"port", port}, {"protocol", "http"}}}}}}};
+  nlohmann::json b = nlohmann::json::array();
+  for (const auto& s : backends)
+    b.push_back({{"virtualService", {{"virtualServiceName", s}}}});
+  if (!b.empty()) spec["backends"] = b;
+  return {{"meshName", "m"}, {"virtualNodeName", name}, {"spec", spec}};
+}
+
 inline nlohmann::json ServiceByNode(const std::string& name,
                                     const std::string& node) {
   return {

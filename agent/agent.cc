@@ -364,7 +364,7 @@ absl::Status Agent::Cleanup() {
   // Decommissioning deregisters every workload: the state goes, and the
   // agent-made workload cgroups with it (when nothing runs in them).
   std::error_code ec;
-  for (const char* f : {"workloads.json", "vips.json"})
+  for (const char* f : {"workloads.json", "vips.json", "etcd_cache.json"})
     std::filesystem::remove(std::filesystem::path(config_.state_dir) / f, ec);
   if (std::filesystem::is_directory(config_.cgroup_root, ec)) {
     for (const auto& e :

@@ -4,6 +4,10 @@
 #include <ifaddrs.h>
 #include <net/if.h>
 
+#include <cstdio>
+#include <fstream>
+
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "agent/compile/tunnel_config.h"
@@ -51,6 +55,10 @@ absl::StatusOr<etcd::Client::Options> ClientOptions(const AgentConfig& c) {
 
 std::string LeaseFile(const AgentConfig& c) {
   return c.state_dir + "/etcd_lease";
+}
+
+std::string CacheFile(const AgentConfig& c) {
+  return c.state_dir + "/etcd_cache.json";
 }
 
 }  // namespace
@@ -108,10 +116,77 @@ void EtcdCluster::AttachModel(model::ModelSource* model) {
   model_ = model;
   model->UseExternal(kModelRoot,
                      [this](const auto& writes) { return Commit(writes); });
+  LoadCache();
+}
+
+void EtcdCluster::LoadCache() {
+  std::ifstream in(CacheFile(config_));
+  if (!in) return;
+  nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
+  if (!j.is_object() || !j.contains("kvs") || !j["kvs"].is_array()) {
+    LOG(WARNING) << "etcd: " << CacheFile(config_)
+                 << " is unreadable; starting without it";
+    return;
+  }
+  etcd::Watcher::Batch batch;
+  batch.reset = true;
+  batch.revision = j.value("revision", int64_t{0});
+  for (const nlohmann::json& e : j["kvs"]) {
+    etcd::KeyValue kv;
+    kv.key = e.value("key", "");
+    if (!absl::Base64Unescape(e.value("value", ""), &kv.value)) continue;
+    kv.mod_revision = e.value("revision", int64_t{0});
+    batch.kvs.push_back(std::move(kv));
+  }
+  from_cache_ = true;
+  OnBatch(batch);
+  LOG(INFO) << "etcd: serving " << batch.kvs.size()
+            << " keys cached at revision " << batch.revision
+            << " until etcd answers";
+}
+
+void EtcdCluster::ScheduleCacheWrite() {
+  if (cache_write_pending_) return;
+  cache_write_pending_ = true;
+  loop_->AddTimer(std::chrono::seconds(2), [this] {
+    cache_write_pending_ = false;
+    WriteCache();
+  });
+}
+
+void EtcdCluster::WriteCache() const {
+  nlohmann::json kvs = nlohmann::json::array();
+  auto add = [&](const std::string& key, const std::string& value,
+                 int64_t revision) {
+    kvs.push_back({{"key", key},
+                   {"value", absl::Base64Escape(value)},
+                   {"revision", revision}});
+  };
+  for (const auto& [path, f] : model_->external())
+    add(f.key.empty() ? ModelKeyForPath(model_prefix_, path) : f.key, f.text,
+        f.revision);
+  for (const auto& [key, value] : nodes_kv_) add(key, value, revision_);
+  for (const auto& [key, value] : workloads_kv_) add(key, value, revision_);
+  std::string path = CacheFile(config_);
+  std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << nlohmann::json({{"revision", revision_}, {"kvs", kvs}}).dump();
+    if (!out) {
+      LOG(WARNING) << "etcd: cannot write " << tmp;
+      return;
+    }
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0)
+    LOG(WARNING) << "etcd: cannot rename " << tmp << " to " << path;
 }
 
 void EtcdCluster::Start(NodeController* node) {
   node_ = node;
+  if (from_cache_) {
+    PushNodes();
+    PushWorkloads();
+  }
   registrar_ = std::make_unique<etcd::Registrar>(
       options_, config_.lease_ttl_seconds, LeaseFile(config_),
       workloads_prefix_ + config_.node_name + "/");
@@ -195,16 +270,21 @@ void EtcdCluster::OnBatch(const etcd::Watcher::Batch& batch) {
     workloads_kv_.clear();
     for (const etcd::KeyValue& kv : batch.kvs) handle(kv, false);
     model_->ApplyExternal(model_changes, true, batch.revision);
-    if (!synced_)
-      LOG(INFO) << "etcd: listed " << batch.kvs.size() << " keys at revision "
-                << batch.revision;
-    synced_ = true;
+    // The cache (from_cache_ and no node yet) is not a list: not synced.
+    if (node_ != nullptr) {
+      if (!synced_)
+        LOG(INFO) << "etcd: listed " << batch.kvs.size() << " keys at revision "
+                  << batch.revision;
+      synced_ = true;
+    }
   } else {
     for (const etcd::Event& e : batch.events)
       handle(e.kv, e.type == etcd::Event::Type::kDelete);
     if (!model_changes.empty()) model_->ApplyExternal(model_changes, false);
   }
   revision_ = batch.revision;
+  if (node_ == nullptr) return;  // the cache, before Start()
+  ScheduleCacheWrite();
   if (nodes_changed) PushNodes();
   if (workloads_changed) PushWorkloads();
   if (resync && registrar_) registrar_->Resync();

@@ -71,6 +71,13 @@ class EtcdCluster {
       const std::vector<model::ModelSource::ExternalWrite>& writes);
   void PushNodes();
   void PushWorkloads();
+  // The last state seen, in <state_dir>/etcd_cache.json: an agent that
+  // starts while etcd is unreachable serves what its predecessor served
+  // (and says it is not ready) instead of an empty mesh. Written at most
+  // every 2 s, after changes.
+  void LoadCache();
+  void ScheduleCacheWrite();
+  void WriteCache() const;
   void Publish(const std::map<std::string, nlohmann::json>& local);
 
   net::EventLoop* loop_;
@@ -85,7 +92,9 @@ class EtcdCluster {
   NodeController* node_ = nullptr;
 
   etcd::Watcher::State watch_;
-  bool synced_ = false;  // a first list arrived
+  bool synced_ = false;      // a first list arrived
+  bool from_cache_ = false;  // serving the cache until then
+  bool cache_write_pending_ = false;
   int64_t revision_ = 0;
   std::map<std::string, std::string> nodes_kv_, workloads_kv_;
   std::map<std::string, std::string> published_;  // our keys -> values

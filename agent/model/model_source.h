@@ -89,6 +89,7 @@ class ModelSource {
   // A model file's text, from the external store or the config dir.
   std::optional<std::string> ReadModelFile(const std::string& rel) const;
   size_t external_files() const { return external_.size(); }
+  const SnapshotBuilder::ExternalFiles& external() const { return external_; }
 
   std::shared_ptr<const Snapshot> current() const {
     return std::atomic_load(&current_);

@@ -550,6 +550,35 @@ TEST(ClusterEtcdTest, EtcdGoneForThirtySecondsFailsNoCallAndLosesNothing) {
               }).has_value());
 }
 
+TEST(ClusterEtcdTest, AnAgentStartedWhileEtcdIsDownServesTheLastState) {
+  ClusterScope cluster(2, EtcdOptions("10"));
+  cluster.AddWorkload(2, "m", "back", 9000);
+  ASSERT_TRUE(cluster.Start(FrontBackModel()));
+  ASSERT_TRUE(Within(std::chrono::seconds(10), [&] {
+                return ClusterConverged(cluster, {{"back", {"n2"}}});
+              }).has_value());
+  auto call = [&] {
+    return cluster.RunAsWorkload(
+        1, "m", "front", "curl -s --max-time 5 http://back.m.local:9000/");
+  };
+  ASSERT_EQ(call(), "back@n2\n");
+  // The agent keeps what it saw in its state dir (written within 2 s).
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+  cluster.etcd()->Stop();
+  EXPECT_EQ(cluster.Node(1).agent().Terminate(), 0);
+  ASSERT_TRUE(cluster.Node(1).RestartAgent());
+  // Not ready (no etcd), but serving the mesh its predecessor served: the
+  // name, the route and the endpoint on n2 behind its tunnel.
+  EXPECT_EQ(ReadyStatus(cluster, 1), 503);
+  EXPECT_EQ(call(), "back@n2\n");
+  EXPECT_EQ(WorkloadNodes(cluster, 1, "back"), std::set<std::string>{"n2"});
+  ASSERT_TRUE(cluster.etcd()->Restart());
+  EXPECT_TRUE(Within(std::chrono::seconds(10), [&] {
+                return ReadyStatus(cluster, 1) == 200;
+              }).has_value());
+  EXPECT_EQ(call(), "back@n2\n");
+}
+
 TEST(ClusterEtcdTest, AWatchThatMissedACompactionListsAgain) {
   ClusterScope cluster(3, EtcdOptions("10"));
   ASSERT_TRUE(cluster.Start(json::array({Mesh(), RegistryNode("back", 9000)})));

@@ -57,6 +57,13 @@ std::string LeaseFile(const AgentConfig& c) {
   return c.state_dir + "/etcd_lease";
 }
 
+// The App Mesh API's writes run on the main loop, which also answers DNS
+// and the admin endpoint: a partitioned etcd may hold it only briefly.
+etcd::Client::Options ApiClientOptions(etcd::Client::Options o) {
+  o.timeout = std::chrono::milliseconds(1000);
+  return o;
+}
+
 std::string CacheFile(const AgentConfig& c) {
   return c.state_dir + "/etcd_cache.json";
 }
@@ -108,7 +115,7 @@ EtcdCluster::EtcdCluster(net::EventLoop* loop, const AgentConfig& config,
       nodes_prefix_(config.etcd_prefix + "nodes/"),
       workloads_prefix_(config.etcd_prefix + "workloads/"),
       node_key_(config.etcd_prefix + "nodes/" + config.node_name),
-      api_client_(options) {
+      api_client_(ApiClientOptions(options)) {
   disconnected_since_ = std::chrono::steady_clock::now();
 }
 

@@ -93,6 +93,16 @@ void Watcher::Run() {
                                        : "");
             return false;
           }
+          if (r.created && r.header_revision < state_.revision) {
+            // The store's history restarted (etcd rebuilt from nothing):
+            // a watch from our revision would wait for changes that are
+            // already there under lower numbers.
+            LOG(WARNING) << "etcd: revision " << r.header_revision
+                         << " is behind ours (" << state_.revision
+                         << "); listing again";
+            need_list = true;
+            return false;
+          }
           if (r.created) {
             ++state_.connects;
             backoff = kFirstBackoff;

@@ -1,5 +1,6 @@
 #include "agent/model/model_source.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -103,6 +104,15 @@ void ModelSource::ApplyExternal(const std::vector<ExternalChange>& changes,
   bool changed = false;
   int64_t newest = 0;
   if (reset) {
+    // A store whose history restarted below what this source holds (etcd
+    // rebuilt from nothing): its list is the whole truth.
+    int64_t held = 0;
+    for (const auto& [path, f] : external_) held = std::max(held, f.revision);
+    if (list_revision > 0 && list_revision < held) {
+      external_.clear();
+      deleted_at_.clear();
+      changed = true;
+    }
     // What a list does not hold is gone, unless this source wrote it after
     // the list's revision.
     int64_t listed = list_revision;

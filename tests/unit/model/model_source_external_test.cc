@@ -141,6 +141,21 @@ TEST(ModelSourceExternalTest, AListReplacesEverythingItDoesNotHold) {
   EXPECT_EQ(f.model.external_files(), 2u);
 }
 
+TEST(ModelSourceExternalTest, AListBehindWhatItHoldsIsTheWholeTruth) {
+  Fixture f;
+  ASSERT_TRUE(f.model.Start().ok());
+  f.model.ApplyExternal({{"api/m.json", "/k/m", 300, kMesh},
+                         {"api/a.json", "/k/a", 400, Node("a", 1)}},
+                        true, 400);
+  // etcd rebuilt from nothing: its revisions start again.
+  f.model.ApplyExternal({{"api/m.json", "/k/m", 2, kMesh},
+                         {"api/a.json", "/k/a", 3, Node("a", 2)}},
+                        true, 3);
+  EXPECT_EQ(PortOf(*f.model.current(), "a"), 2);
+  f.model.ApplyExternal({{"api/a.json", "/k/a", 4, Node("a", 3)}}, false);
+  EXPECT_EQ(PortOf(*f.model.current(), "a"), 3);
+}
+
 TEST(ModelSourceExternalTest, AnInvalidKeyKeepsTheLastGoodSnapshot) {
   Fixture f;
   ASSERT_TRUE(f.model.Start().ok());

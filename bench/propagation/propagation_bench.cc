@@ -173,7 +173,8 @@ int Http(const ProxyNode& node, const std::string& method,
     answer.append(buf, static_cast<size_t>(n));
   ::close(fd);
   int status = 0;
-  if (answer.size() > 12) absl::SimpleAtoi(answer.substr(9, 3), &status);
+  if (answer.size() > 12 && !absl::SimpleAtoi(answer.substr(9, 3), &status))
+    status = 0;
   if (status != 200) std::cerr << answer.substr(0, 300) << "\n";
   return status;
 }

@@ -111,14 +111,11 @@ void RenderModelMetrics(const model::ModelSource& model,
               std::chrono::duration<double>(st.last_build_time).count());
 }
 
-void RegisterAdminEndpoints(admin::AdminServer* server,
-                            const datapath::Datapath* dp,
-                            const model::ModelSource* model,
-                            const proxy::Proxy* proxy,
-                            const NodeController* node,
-                            const NodeIdentities* identities,
-                            const EtcdCluster* cluster,
-                            const AgentConfig* config) {
+void RegisterAdminEndpoints(
+    admin::AdminServer* server, const datapath::Datapath* dp,
+    const model::ModelSource* model, const proxy::Proxy* proxy,
+    const NodeController* node, const NodeIdentities* identities,
+    const EtcdCluster* cluster, const AgentConfig* config) {
   server->Handle("GET", "/certs", [identities](const AdminRequest&) {
     if (identities == nullptr)
       return JsonResponse(

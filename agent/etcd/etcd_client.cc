@@ -62,6 +62,13 @@ absl::StatusOr<json> ParseJson(const std::string& text) {
   return j;
 }
 
+// {"key", "range_end"?}: the key range of a range, delete or watch.
+json KeyRange(const std::string& key, const std::string& range_end) {
+  json j = {{"key", B64(key)}};
+  if (!range_end.empty()) j["range_end"] = B64(range_end);
+  return j;
+}
+
 int MillisLeft(Clock::time_point deadline) {
   if (deadline == Clock::time_point::max()) return -1;
   auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -335,13 +342,16 @@ absl::StatusOr<std::string> Client::Call(const std::string& path,
   }
 }
 
+absl::StatusOr<json> Client::CallJson(const std::string& path,
+                                      const json& request) {
+  auto answer = Call(path, request.dump());
+  if (!answer.ok()) return answer.status();
+  return ParseJson(*answer);
+}
+
 absl::StatusOr<RangeResult> Client::Range(const std::string& key,
                                           const std::string& range_end) {
-  json req = {{"key", B64(key)}};
-  if (!range_end.empty()) req["range_end"] = B64(range_end);
-  auto answer = Call("/v3/kv/range", req.dump());
-  if (!answer.ok()) return answer.status();
-  auto j = ParseJson(*answer);
+  auto j = CallJson("/v3/kv/range", KeyRange(key, range_end));
   if (!j.ok()) return j.status();
   RangeResult out;
   out.revision = Int64((*j)["header"], "revision");
@@ -373,9 +383,7 @@ absl::StatusOr<TxnResult> Client::Txn(const std::vector<Compare>& compares,
   }
   req["compare"] = cmp;
   req["success"] = ops;
-  auto answer = Call("/v3/kv/txn", req.dump());
-  if (!answer.ok()) return answer.status();
-  auto j = ParseJson(*answer);
+  auto j = CallJson("/v3/kv/txn", req);
   if (!j.ok()) return j.status();
   TxnResult out;
   out.succeeded = j->value("succeeded", false);
@@ -385,11 +393,7 @@ absl::StatusOr<TxnResult> Client::Txn(const std::vector<Compare>& compares,
 
 absl::StatusOr<int64_t> Client::DeleteRange(const std::string& key,
                                             const std::string& range_end) {
-  json req = {{"key", B64(key)}};
-  if (!range_end.empty()) req["range_end"] = B64(range_end);
-  auto answer = Call("/v3/kv/deleterange", req.dump());
-  if (!answer.ok()) return answer.status();
-  auto j = ParseJson(*answer);
+  auto j = CallJson("/v3/kv/deleterange", KeyRange(key, range_end));
   if (!j.ok()) return j.status();
   return Int64(*j, "deleted");
 }
@@ -397,9 +401,7 @@ absl::StatusOr<int64_t> Client::DeleteRange(const std::string& key,
 absl::StatusOr<int64_t> Client::LeaseGrant(int64_t ttl_seconds, int64_t id) {
   json req = {{"TTL", std::to_string(ttl_seconds)}};
   if (id != 0) req["ID"] = std::to_string(id);
-  auto answer = Call("/v3/lease/grant", req.dump());
-  if (!answer.ok()) return answer.status();
-  auto j = ParseJson(*answer);
+  auto j = CallJson("/v3/lease/grant", req);
   if (!j.ok()) return j.status();
   if (j->contains("error") && !(*j)["error"].get<std::string>().empty())
     return absl::AlreadyExistsError("etcd lease grant: " +
@@ -443,8 +445,7 @@ absl::Status Client::Watch(
   // A watch holds its connection: never reuse one that a call left open.
   Disconnect();
   if (auto s = Connect(); !s.ok()) return s;
-  json create = {{"key", B64(key)}};
-  if (!range_end.empty()) create["range_end"] = B64(range_end);
+  json create = KeyRange(key, range_end);
   if (start_revision > 0)
     create["start_revision"] = std::to_string(start_revision);
   absl::Status s =

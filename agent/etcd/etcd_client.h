@@ -18,6 +18,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "agent/net/socket.h"
+#include "nlohmann/json.hpp"
 
 namespace nodemesh::etcd {
 
@@ -127,6 +128,9 @@ class Client {
   // POSTs `body` to `path` and returns the JSON body of a 200 answer.
   absl::StatusOr<std::string> Call(const std::string& path,
                                    const std::string& body);
+  // Call() with a JSON request, the answer parsed.
+  absl::StatusOr<nlohmann::json> CallJson(const std::string& path,
+                                          const nlohmann::json& request);
   absl::Status Connect();
   void Disconnect();
   absl::Status SendRequest(const std::string& path, const std::string& body);

@@ -184,38 +184,48 @@ ModelSource::ApplyResult ModelSource::Apply(
     return out;
   }
   if (commit_) {
-    std::vector<ExternalWrite> writes;
-    for (const auto& [rel, content] : change) {
-      ExternalWrite w;
-      w.path = rel;
-      w.text = content;
-      if (auto it = external_.find(rel); it != external_.end()) {
-        w.key = it->second.key;
-        w.expected_revision = it->second.revision;
-      }
-      writes.push_back(std::move(w));
-    }
-    auto revision = commit_(writes);
-    if (!revision.ok()) {
-      out.commit_error = revision.status();
-      return out;
-    }
-    for (const ExternalWrite& w : writes) {
-      if (w.text) {
-        auto& f = external_[w.path];
-        f.revision = *revision;
-        f.text = *w.text;
-        if (!w.key.empty()) f.key = w.key;
-      } else {
-        external_.erase(w.path);
-        deleted_at_[w.path] = *revision;
-      }
-    }
-    status_.last_attempt = std::chrono::system_clock::now();
-    Publish(result.snapshot, result);
-    out.snapshot = current();
-    return out;
+    out.commit_error = CommitExternal(change);
+    if (!out.commit_error.ok()) return out;
+  } else {
+    out.write_error = WriteFiles(change);
+    if (!out.write_error.empty()) return out;
   }
+  status_.last_attempt = std::chrono::system_clock::now();
+  Publish(result.snapshot, result);
+  out.snapshot = current();
+  return out;
+}
+
+absl::Status ModelSource::CommitExternal(
+    const SnapshotBuilder::Overlay& change) {
+  std::vector<ExternalWrite> writes;
+  for (const auto& [rel, content] : change) {
+    ExternalWrite w;
+    w.path = rel;
+    w.text = content;
+    if (auto it = external_.find(rel); it != external_.end()) {
+      w.key = it->second.key;
+      w.expected_revision = it->second.revision;
+    }
+    writes.push_back(std::move(w));
+  }
+  auto revision = commit_(writes);
+  if (!revision.ok()) return revision.status();
+  for (const ExternalWrite& w : writes) {
+    if (w.text) {
+      auto& f = external_[w.path];
+      f.revision = *revision;
+      f.text = *w.text;
+      if (!w.key.empty()) f.key = w.key;
+    } else {
+      external_.erase(w.path);
+      deleted_at_[w.path] = *revision;
+    }
+  }
+  return absl::OkStatus();
+}
+
+std::string ModelSource::WriteFiles(const SnapshotBuilder::Overlay& change) {
   namespace fs = std::filesystem;
   for (const auto& [rel, content] : change) {
     fs::path path = fs::path(config_dir_) / rel;
@@ -231,22 +241,12 @@ ModelSource::ApplyResult ModelSource::Apply(
       std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
       f << *content;
       f.flush();
-      if (!f) {
-        out.write_error = "cannot write " + tmp.string();
-        return out;
-      }
+      if (!f) return "cannot write " + tmp.string();
     }
     fs::rename(tmp, path, ec);
-    if (ec) {
-      out.write_error =
-          "cannot rename into " + path.string() + ": " + ec.message();
-      return out;
-    }
+    if (ec) return "cannot rename into " + path.string() + ": " + ec.message();
   }
-  status_.last_attempt = std::chrono::system_clock::now();
-  Publish(result.snapshot, result);
-  out.snapshot = current();
-  return out;
+  return "";
 }
 
 }  // namespace nodemesh::model

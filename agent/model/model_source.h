@@ -110,6 +110,11 @@ class ModelSource {
   std::unique_ptr<ConfigDirSource> watcher_;
   void Publish(std::shared_ptr<const Snapshot> next,
                const SnapshotBuilder::Result& result);
+  // Apply()'s two ways of making a checked change: a compare-and-swap
+  // commit to the external store, or files written by rename ("" when all
+  // were written, else what failed).
+  absl::Status CommitExternal(const SnapshotBuilder::Overlay& change);
+  std::string WriteFiles(const SnapshotBuilder::Overlay& change);
 
   std::shared_ptr<const Snapshot> current_;
   Status status_;

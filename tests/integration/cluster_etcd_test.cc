@@ -182,33 +182,39 @@ ClusterScope::Options EtcdOptions(const std::string& lease_ttl = "3") {
   return o;
 }
 
-// Every agent knows all `n` nodes and each `vn` workload's node.
-bool ClusterConverged(
-    const ClusterScope& cluster,
-    const std::map<std::string, std::set<std::string>>& workloads) {
-  for (int k = 1; k <= cluster.size(); ++k) {
-    if (EtcdStatus(cluster, k).value("nodes", 0) != cluster.size())
-      return false;
-    for (const auto& [vn, nodes] : workloads)
-      if (WorkloadNodes(cluster, k, vn) != nodes) return false;
-  }
-  return true;
+// Starts the cluster with `model`, then waits until every agent knows every
+// node and, for each virtual node with workloads, the nodes they run on.
+::testing::AssertionResult StartConverged(ClusterScope& cluster,
+                                          const json& model) {
+  if (!cluster.Start(model))
+    return ::testing::AssertionFailure() << "the cluster did not start";
+  std::map<std::string, std::set<std::string>> expected;
+  for (const ClusterScope::Workload& w : cluster.workloads())
+    expected[w.virtual_node].insert(ClusterScope::NodeName(w.node));
+  auto converged = [&] {
+    for (int k = 1; k <= cluster.size(); ++k) {
+      if (EtcdStatus(cluster, k).value("nodes", 0) != cluster.size())
+        return false;
+      for (const auto& [vn, nodes] : expected)
+        if (WorkloadNodes(cluster, k, vn) != nodes) return false;
+    }
+    return true;
+  };
+  if (Within(std::chrono::seconds(10), converged).has_value())
+    return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure()
+         << "the agents did not converge: node 1 has "
+         << cluster.Node(1).AdminJson("/workloads").dump() << "\n"
+         << EtcdStatus(cluster, 1).dump();
 }
 
 TEST(ClusterEtcdTest, AwsCliOnOneNodeSteersTrafficOnAnotherWithinTwoSeconds) {
   ClusterScope cluster(3, EtcdOptions());
   cluster.AddWorkload(2, "m", "back", 9000);
   cluster.AddWorkload(3, "m", "back-v2", 9000);
-  ASSERT_TRUE(cluster.Start(json::array(
-      {Mesh(), RegistryNode("back", 9000), RegistryNode("back-v2", 9000)})));
-  ASSERT_TRUE(Within(std::chrono::seconds(10),
-                     [&] {
-                       return ClusterConverged(
-                           cluster, {{"back", {"n2"}}, {"back-v2", {"n3"}}});
-                     })
-                  .has_value())
-      << cluster.Node(1).AdminJson("/workloads").dump() << "\n"
-      << EtcdStatus(cluster, 1).dump();
+  ASSERT_TRUE(
+      StartConverged(cluster, json::array({Mesh(), RegistryNode("back", 9000),
+                                           RegistryNode("back-v2", 9000)})));
 
   AwsCli aws;
   auto create = [&](const std::string& args) {
@@ -360,10 +366,7 @@ TEST(ClusterEtcdTest, AKilledAgentsEndpointsLeaveWithinTheTtlAndTrafficShifts) {
   ClusterScope cluster(3, EtcdOptions("3"));
   cluster.AddWorkload(2, "m", "back", 9000);
   cluster.AddWorkload(3, "m", "back", 9000);
-  ASSERT_TRUE(cluster.Start(FrontBackModel()));
-  ASSERT_TRUE(Within(std::chrono::seconds(10), [&] {
-                return ClusterConverged(cluster, {{"back", {"n2", "n3"}}});
-              }).has_value());
+  ASSERT_TRUE(StartConverged(cluster, FrontBackModel()));
 
   CallLoop calls(cluster, 1, "http://back.m.local:9000/");
   ASSERT_TRUE(calls.WaitFor(20));
@@ -401,10 +404,7 @@ TEST(ClusterEtcdTest, ARestartKeepsRegistrationsAndCleanupRemovesThemAtOnce) {
   // A long TTL: deregistration by --cleanup must not wait for it.
   ClusterScope cluster(2, EtcdOptions("10"));
   cluster.AddWorkload(2, "m", "back", 9000);
-  ASSERT_TRUE(cluster.Start(FrontBackModel()));
-  ASSERT_TRUE(Within(std::chrono::seconds(10), [&] {
-                return ClusterConverged(cluster, {{"back", {"n2"}}});
-              }).has_value());
+  ASSERT_TRUE(StartConverged(cluster, FrontBackModel()));
   std::string lease = EtcdStatus(cluster, 2)["registration"].value("lease", "");
 
   // SIGTERM, then a new agent: node 1 never stops seeing n2's endpoint.
@@ -454,10 +454,7 @@ TEST(ClusterEtcdTest, ARestartKeepsRegistrationsAndCleanupRemovesThemAtOnce) {
 TEST(ClusterEtcdTest, EtcdGoneForThirtySecondsFailsNoCallAndLosesNothing) {
   ClusterScope cluster(3, EtcdOptions("3"));
   cluster.AddWorkload(2, "m", "back", 9000);
-  ASSERT_TRUE(cluster.Start(FrontBackModel()));
-  ASSERT_TRUE(Within(std::chrono::seconds(10), [&] {
-                return ClusterConverged(cluster, {{"back", {"n2"}}});
-              }).has_value());
+  ASSERT_TRUE(StartConverged(cluster, FrontBackModel()));
   AwsCli aws;
   for (int i = 0; i < 5; ++i) {
     int rc = -1;
@@ -553,10 +550,7 @@ TEST(ClusterEtcdTest, EtcdGoneForThirtySecondsFailsNoCallAndLosesNothing) {
 TEST(ClusterEtcdTest, AnAgentStartedWhileEtcdIsDownServesTheLastState) {
   ClusterScope cluster(2, EtcdOptions("10"));
   cluster.AddWorkload(2, "m", "back", 9000);
-  ASSERT_TRUE(cluster.Start(FrontBackModel()));
-  ASSERT_TRUE(Within(std::chrono::seconds(10), [&] {
-                return ClusterConverged(cluster, {{"back", {"n2"}}});
-              }).has_value());
+  ASSERT_TRUE(StartConverged(cluster, FrontBackModel()));
   auto call = [&] {
     return cluster.RunAsWorkload(
         1, "m", "front", "curl -s --max-time 5 http://back.m.local:9000/");
@@ -581,10 +575,8 @@ TEST(ClusterEtcdTest, AnAgentStartedWhileEtcdIsDownServesTheLastState) {
 
 TEST(ClusterEtcdTest, AWatchThatMissedACompactionListsAgain) {
   ClusterScope cluster(3, EtcdOptions("10"));
-  ASSERT_TRUE(cluster.Start(json::array({Mesh(), RegistryNode("back", 9000)})));
-  ASSERT_TRUE(Within(std::chrono::seconds(10), [&] {
-                return ClusterConverged(cluster, {});
-              }).has_value());
+  ASSERT_TRUE(StartConverged(
+      cluster, json::array({Mesh(), RegistryNode("back", 9000)})));
   EXPECT_EQ(EtcdStatus(cluster, 3).value("lists", 0), 1);
   // Node 3's agent freezes; etcd restarts (its watch connection breaks),
   // the model changes, and the history is compacted away.
